@@ -1,0 +1,52 @@
+"""Strict base64url without padding (RFC 7515 §2, RFC 4648 §5)."""
+
+from __future__ import annotations
+
+import binascii
+
+from ._errors import MalformedToken
+
+_TO_STD = str.maketrans("-_", "+/")
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+# A final character that carries only zero pad bits. Any other is a second spelling of the
+# same bytes, which lets a token be altered without touching its signature input's meaning.
+_LAST_OK_2 = frozenset("AQgw")
+_LAST_OK_3 = frozenset("AEIMQUYcgkosw048")
+_PAD = ("", "", "==", "=")
+
+
+def b64encode(data: bytes) -> str:
+    """Encode bytes as unpadded base64url text."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
+
+
+def b64decode(text: str | bytes, what: str = "value") -> bytes:
+    """Decode unpadded base64url, refusing padding, `+`, `/`, whitespace and non-canonical forms."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedToken(f"{what} is not base64url") from None
+    rem = len(text) % 4
+    if rem == 1 or "+" in text or "/" in text or "=" in text:
+        raise MalformedToken(f"{what} is not unpadded base64url")
+    if rem == 2 and text[-1] not in _LAST_OK_2 or rem == 3 and text[-1] not in _LAST_OK_3:
+        raise MalformedToken(f"{what} is not canonical base64url")
+    try:
+        return binascii.a2b_base64((text + _PAD[rem]).translate(_TO_STD), strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise MalformedToken(f"{what} is not base64url") from None
+
+
+def b64decode_uint(text: object, what: str) -> int:
+    """Decode a JWK base64urlUInt member (RFC 7518 §2): big-endian, no leading zero bytes."""
+    if not isinstance(text, str) or not text:
+        raise MalformedToken(f"{what} must be a non-empty base64url string")
+    return int.from_bytes(b64decode(text, what), "big")
+
+
+def uint_b64encode(value: int, length: int | None = None) -> str:
+    """Encode a non-negative integer as base64urlUInt, optionally as a fixed-length field."""
+    if length is None:
+        length = max(1, (value.bit_length() + 7) // 8)
+    return b64encode(value.to_bytes(length, "big"))
