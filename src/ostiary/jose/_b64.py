@@ -30,7 +30,7 @@ def b64decode(text: str | bytes, what: str = "value") -> bytes:
     rem = len(text) % 4
     if rem == 1 or "+" in text or "/" in text or "=" in text:
         raise MalformedToken(f"{what} is not unpadded base64url")
-    if rem == 2 and text[-1] not in _LAST_OK_2 or rem == 3 and text[-1] not in _LAST_OK_3:
+    if (rem == 2 and text[-1] not in _LAST_OK_2) or (rem == 3 and text[-1] not in _LAST_OK_3):
         raise MalformedToken(f"{what} is not canonical base64url")
     try:
         return binascii.a2b_base64((text + _PAD[rem]).translate(_TO_STD), strict_mode=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from ._errors import MalformedToken
 
+_orjson: Any
 try:  # a fast parser when it is installed; the strict stdlib path always decides refusals
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised by the architecture test in a subprocess
@@ -68,9 +69,10 @@ if _orjson is not None:
     def dumps(value: object) -> bytes:
         """Serialize compactly as UTF-8 JSON."""
         try:
-            return _orjson.dumps(value)
+            out: bytes = _orjson.dumps(value)
         except TypeError:
             return _dumps_std(value)
+        return out
 else:  # pragma: no cover - exercised by the architecture test in a subprocess
 
     def loads_claims(data: bytes, what: str) -> dict[str, Any]:
@@ -104,8 +106,8 @@ def _count_members(value: object) -> int:
 
 def _dumps_std(value: object) -> bytes:
     try:
-        return json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+            "utf-8"
+        )
     except (TypeError, ValueError) as exc:
         raise TypeError(f"value is not JSON-serializable: {exc}") from None
