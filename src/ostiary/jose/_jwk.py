@@ -870,3 +870,32 @@ def generate(
 ) -> JWK:
     """Create a new random key; see `JWK.generate`."""
     return JWK.generate(kty, crv=crv, size=size, alg=alg, kid=kid, use=use, key_ops=key_ops)
+
+
+def candidate_keys(
+    keys: JWK | JWKSet,
+    *,
+    kid: object,
+    alg: str,
+    kty: str,
+    op: str,
+) -> list[JWK]:
+    """Keys that may perform `op` for a token naming `kid` and `alg`.
+
+    The key type is bound to the algorithm family (`kty` comes from the algorithm, never the
+    token), a key's own `alg` must equal the token's, and `use`/`key_ops` must allow `op`.
+    """
+    if isinstance(keys, JWK):
+        pool: Iterable[JWK] = (keys,)
+    elif isinstance(kid, str) and kid in keys._by_kid:
+        pool = keys._by_kid[kid]
+    elif kid is None or not keys._by_kid:
+        pool = keys.keys
+    else:
+        # The token names a kid the set lacks; guessing another key could only confuse.
+        return []
+    return [
+        key
+        for key in pool
+        if key.kty == kty and (key.alg is None or key.alg == alg) and key.allows(op)
+    ]
