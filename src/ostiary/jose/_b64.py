@@ -6,13 +6,13 @@ import binascii
 
 from ._errors import MalformedToken
 
-_TO_STD = str.maketrans("-_", "+/")
+_TO_STD = bytes.maketrans(b"-_", b"+/")
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 # A final character that carries only zero pad bits. Any other is a second spelling of the
 # same bytes, which lets a token be altered without touching its signature input's meaning.
 _LAST_OK_2 = frozenset("AQgw")
 _LAST_OK_3 = frozenset("AEIMQUYcgkosw048")
-_PAD = ("", "", "==", "=")
+_PAD = (b"", b"", b"==", b"=")
 
 
 def b64encode(data: bytes) -> str:
@@ -33,7 +33,11 @@ def b64decode(text: str | bytes, what: str = "value") -> bytes:
     if (rem == 2 and text[-1] not in _LAST_OK_2) or (rem == 3 and text[-1] not in _LAST_OK_3):
         raise MalformedToken(f"{what} is not canonical base64url")
     try:
-        return binascii.a2b_base64((text + _PAD[rem]).translate(_TO_STD), strict_mode=True)
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise MalformedToken(f"{what} is not base64url") from None
+    try:
+        return binascii.a2b_base64((raw + _PAD[rem]).translate(_TO_STD), strict_mode=True)
     except (binascii.Error, ValueError):
         raise MalformedToken(f"{what} is not base64url") from None
 

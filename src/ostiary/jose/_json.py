@@ -92,15 +92,21 @@ def _may_hide_duplicates(value: dict[str, Any], data: bytes) -> bool:
 
 
 def _count_members(value: object) -> int:
-    if isinstance(value, dict):
-        n = len(value)
-        for key, item in value.items():
-            n += key.count(":") + _count_members(item)
+    kind = type(value)
+    if kind is dict:
+        members: dict[str, Any] = value  # type: ignore[assignment]
+        n = len(members) + "".join(members).count(":")
+        for item in members.values():
+            kind = type(item)
+            if kind is str:
+                n += item.count(":")
+            elif kind is dict or kind is list:
+                n += _count_members(item)
         return n
-    if isinstance(value, list):
-        return sum(_count_members(item) for item in value)
-    if isinstance(value, str):
-        return value.count(":")
+    if kind is list:
+        return sum(_count_members(item) for item in value)  # type: ignore[attr-defined]
+    if kind is str:
+        return value.count(":")  # type: ignore[attr-defined]
     return 0
 
 
