@@ -92,21 +92,19 @@ def _may_hide_duplicates(value: dict[str, Any], data: bytes) -> bool:
 
 
 def _count_members(value: object) -> int:
-    kind = type(value)
-    if kind is dict:
-        members: dict[str, Any] = value  # type: ignore[assignment]
-        n = len(members) + "".join(members).count(":")
-        for item in members.values():
+    if isinstance(value, dict):
+        n = len(value) + "".join(value).count(":")
+        for item in value.values():
             kind = type(item)
             if kind is str:
                 n += item.count(":")
             elif kind is dict or kind is list:
                 n += _count_members(item)
         return n
-    if kind is list:
-        return sum(_count_members(item) for item in value)  # type: ignore[attr-defined]
-    if kind is str:
-        return value.count(":")  # type: ignore[attr-defined]
+    if isinstance(value, list):
+        return sum(_count_members(item) for item in value)
+    if isinstance(value, str):
+        return value.count(":")
     return 0
 
 
