@@ -29,7 +29,7 @@ def quick_start_commands(readme: str) -> list[str]:
         assert not line.startswith("#"), "the Quick start section has no ```sh block"
         if line.rstrip() == "```sh":
             break
-    commands = []
+    commands: list[str] = []
     for line in lines:
         if line.startswith("```"):
             return commands
