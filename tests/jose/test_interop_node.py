@@ -23,14 +23,16 @@ from typing import Any
 
 import pytest
 
-from ostiary.jose import JoseError, jws, jwt
-from ostiary.jose._errors import (
+from ostiary.jose import (
+    JWK,
     ExpiredToken,
     ImmatureToken,
     InvalidAudience,
     InvalidIssuer,
+    JoseError,
+    jws,
+    jwt,
 )
-from ostiary.jose.jwk import JWK
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NOW = 1_800_000_000
