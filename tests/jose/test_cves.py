@@ -45,7 +45,7 @@ Enc = serialization.Encoding
 Pub = serialization.PublicFormat
 
 
-# -- hand-rolled JOSE building blocks (never Ostiary's own code) --------------------------
+# -- hand-rolled JOSE building blocks (never Ostiary's own code) ----------------------------------
 
 
 def b64u(data: bytes) -> str:
@@ -112,7 +112,7 @@ def decode(token: str, key: object, algorithms: list[str], **kwargs: Any) -> dic
     return jwt.decode(token, key, algorithms=algorithms, now=NOW, **kwargs)
 
 
-# -- keys ------------------------------------------------------------------------------------
+# -- keys -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def self_signed_cert(key: rsa.RSAPrivateKey) -> x509.Certificate:
     )
 
 
-# -- algorithm confusion: a public key used as an HMAC secret ---------------------------------
+# -- algorithm confusion: a public key used as an HMAC secret -------------------------------------
 
 
 def test_cve_2015_9235_hs256_with_rsa_public_key_refused(rsa_key: rsa.RSAPrivateKey) -> None:
@@ -408,7 +408,7 @@ def test_cve_2022_23529_key_object_is_never_stringified() -> None:
         decode(token, Poisoned(), ["HS256"])
 
 
-# -- empty and short secrets -------------------------------------------------------------------
+# -- empty and short secrets ----------------------------------------------------------------------
 
 
 def test_cve_2026_49852_empty_hmac_key_refused() -> None:
@@ -447,7 +447,7 @@ def test_cve_2025_45768_short_hmac_secret_refused() -> None:
         decode(hs_token({"alg": "HS256"}, CLAIMS, short), short, ["HS256"])
 
 
-# -- crit ------------------------------------------------------------------------------------
+# -- crit -----------------------------------------------------------------------------------------
 
 
 def test_cve_2026_32597_unknown_crit_extension_refused() -> None:
@@ -479,7 +479,7 @@ def test_cve_2025_59420_unknown_crit_and_unprotected_crit_refused() -> None:
         jws.verify_json(flattened, SECRET, algorithms=["HS256"])
 
 
-# -- keys carried by the token ---------------------------------------------------------------
+# -- keys carried by the token --------------------------------------------------------------------
 
 
 def test_cve_2026_27962_embedded_jwk_header_not_trusted(
@@ -513,7 +513,7 @@ def test_cve_2026_48522_jku_header_never_fetched(ec_key: ec.EllipticCurvePrivate
             decode(token, server, ["ES256"])
 
 
-# -- parser confusion and malleability ---------------------------------------------------------
+# -- parser confusion and malleability ------------------------------------------------------------
 
 
 def test_cve_2022_39227_mixed_json_compact_polyglot_refused() -> None:
@@ -690,7 +690,7 @@ def test_cve_2022_23540_decode_requires_an_allow_list() -> None:
             decode_any(token, SECRET, algorithms=empty, now=NOW)
 
 
-# -- claims ----------------------------------------------------------------------------------
+# -- claims ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -715,7 +715,7 @@ def test_cve_2026_75509_issuer_list_containing_expected_refused() -> None:
         decode(token, SECRET, ["HS256"], subject="u_123")
 
 
-# -- size and resource bounds --------------------------------------------------------------------
+# -- size and resource bounds ---------------------------------------------------------------------
 
 
 def test_cve_2025_61920_oversized_header_and_signature_refused() -> None:
@@ -793,7 +793,7 @@ def test_cve_2026_48525_unused_payload_segment_of_detached_token_refused() -> No
             )
 
 
-# -- JWE: PBES2, zip, padding oracles ------------------------------------------------------------
+# -- JWE: PBES2, zip, padding oracles -------------------------------------------------------------
 
 
 def _pbes2_token(p2c: int, plaintext: bytes = b'{"sub":"u_123"}') -> str:
