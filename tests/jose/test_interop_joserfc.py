@@ -9,18 +9,23 @@ joserfc quirks, kept visible rather than hidden:
   exactly those cases;
 - its claims registry accepts a JWT whose `aud` names someone else when no audience is
   asked for (RFC 7519 §4.1.3 says reject; Ostiary does);
-- it knows no RSA-OAEP-384/512;
-- a general JSON JWS or JWE verifies only when *every* signature/recipient does, while
-  Ostiary succeeds when one does (RFC 7515 §7.2 lets the application choose).
+- it knows no RSA-OAEP-384/512, refuses header names it has not registered, and caps PBES2
+  `p2c` at 300,000 (below Ostiary's default of 600,000);
+- it silently detaches an RFC 7797 compact payload holding any non-URL-safe byte;
+- a general JSON JWS verifies only when *every* signature does, while Ostiary succeeds when
+  one does (RFC 7515 §7.2 lets the application choose).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+from types import ModuleType
 from typing import Any
 
 import pytest
 from joserfc import errors as joserfc_errors
+from joserfc import jwe as fjwe
 from joserfc import jws as fjws
 from joserfc import jwt as fjwt
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
@@ -28,6 +33,7 @@ from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 from ostiary.jose import (
     BadSignature,
     InvalidClaims,
+    InvalidHeader,
     InvalidKey,
     UnsupportedAlgorithm,
     jwk,
@@ -505,3 +511,393 @@ def test_joserfc_token_with_unlisted_alg_refused(peer_keys: dict[str, Any]) -> N
     key = from_peer(peer, "jwk", private=False)
     with pytest.raises(UnsupportedAlgorithm):
         jwt.decode(token, key, algorithms=["RS256"], audience=AUDIENCE, now=NOW)
+
+
+# -- JWE ------------------------------------------------------------------------------------
+
+
+def need_jwe() -> ModuleType:
+    """Ostiary's JWE module, imported at test time so collection never depends on it."""
+    try:
+        return importlib.import_module("ostiary.jose.jwe")
+    except ModuleNotFoundError:
+        pytest.skip("ostiary.jose.jwe is not implemented yet")
+
+
+PASSWORD = b"correct horse battery staple"
+P2C = 1000  # the smallest count both joserfc (warns below) and Ostiary (refuses below) take
+ENCS = ["A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A128GCM", "A192GCM", "A256GCM"]
+_DIR_KIND = {
+    "A128CBC-HS256": "oct-256",
+    "A192CBC-HS384": "oct-384",
+    "A256CBC-HS512": "oct-512",
+    "A128GCM": "oct-128",
+    "A192GCM": "oct-192",
+    "A256GCM": "oct-256",
+}
+# Every `alg` joserfc shares with Ostiary -> key kind (`dir` takes its size from `enc`).
+# joserfc has no RSA-OAEP-384/512; RSA1_5 is tested on its own, one way only.
+JWE_ALGS: dict[str, str] = {
+    "RSA-OAEP": "RSA",
+    "RSA-OAEP-256": "RSA",
+    "A128KW": "oct-128",
+    "A192KW": "oct-192",
+    "A256KW": "oct-256",
+    "dir": "",
+    "ECDH-ES": "P-256",
+    "ECDH-ES+A128KW": "P-256",
+    "ECDH-ES+A192KW": "P-256",
+    "ECDH-ES+A256KW": "P-256",
+    "A128GCMKW": "oct-128",
+    "A192GCMKW": "oct-192",
+    "A256GCMKW": "oct-256",
+    "PBES2-HS256+A128KW": "password",
+    "PBES2-HS384+A192KW": "password",
+    "PBES2-HS512+A256KW": "password",
+}
+JWE_KINDS = ("oct-128", "oct-192", "password")
+ECDH_ALGS = ["ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW"]
+ECDH_CURVES = ["P-256", "P-384", "P-521", "X25519", "X448"]
+
+
+@pytest.fixture(scope="module")
+def ostiary_jwe_keys(ostiary_keys: dict[str, jwk.JWK]) -> dict[str, jwk.JWK]:
+    extra = {
+        "oct-128": jwk.JWK.generate("oct", size=128),
+        "oct-192": jwk.JWK.generate("oct", size=192),
+        "password": jwk.JWK.from_secret(PASSWORD),
+    }
+    return {**ostiary_keys, **extra}
+
+
+@pytest.fixture(scope="module")
+def peer_jwe_keys(peer_keys: dict[str, Any]) -> dict[str, Any]:
+    extra = {
+        "oct-128": OctKey.generate_key(128, private=True),
+        "oct-192": OctKey.generate_key(192, private=True),
+        "password": OctKey.import_key(PASSWORD),
+    }
+    return {**peer_keys, **extra}
+
+
+def _jwe_kind(alg: str, enc: str) -> str:
+    return JWE_ALGS[alg] or _DIR_KIND[enc]
+
+
+def _extra_header(alg: str) -> dict[str, Any]:
+    return {"p2c": P2C} if alg.startswith("PBES2") else {}
+
+
+def _matrix() -> list[Any]:
+    return [pytest.param(alg, enc, id=f"{alg}-{enc}") for alg in JWE_ALGS for enc in ENCS]
+
+
+@pytest.mark.parametrize(("alg", "enc"), _matrix())
+def test_jwe_ostiary_encrypts_joserfc_decrypts(
+    alg: str, enc: str, peer_jwe_keys: dict[str, Any]
+) -> None:
+    """joserfc owns the key and publishes it; Ostiary encrypts to the imported export."""
+    jwe = need_jwe()
+    peer = peer_jwe_keys[_jwe_kind(alg, enc)]
+    recipient = from_peer(peer, "jwk", private=False)
+    token = jwe.encrypt(PAYLOAD, recipient, alg=alg, enc=enc, headers=_extra_header(alg) or None)
+    obj = fjwe.decrypt_compact(token, peer, algorithms=[alg, enc])
+    assert obj.plaintext == PAYLOAD
+    assert obj.protected["alg"] == alg
+    assert obj.protected["enc"] == enc
+
+
+@pytest.mark.parametrize(("alg", "enc"), _matrix())
+def test_jwe_joserfc_encrypts_ostiary_decrypts(
+    alg: str, enc: str, ostiary_jwe_keys: dict[str, jwk.JWK]
+) -> None:
+    """Ostiary owns the key and publishes it; joserfc encrypts to the imported export."""
+    jwe = need_jwe()
+    mine = ostiary_jwe_keys[_jwe_kind(alg, enc)]
+    recipient = to_peer(mine, "jwk", private=False)
+    header = {"alg": alg, "enc": enc, **_extra_header(alg)}
+    token = fjwe.encrypt_compact(header, PAYLOAD, recipient, algorithms=[alg, enc])
+    assert jwe.decrypt(token, mine, algorithms=[alg], encryptions=[enc]) == PAYLOAD
+
+
+@pytest.mark.parametrize("transport", ["jwk", "pem"])
+@pytest.mark.parametrize("curve", ECDH_CURVES)
+@pytest.mark.parametrize("alg", ECDH_ALGS)
+def test_ecdh_curves_both_ways(
+    alg: str,
+    curve: str,
+    transport: str,
+    ostiary_jwe_keys: dict[str, jwk.JWK],
+    peer_jwe_keys: dict[str, Any],
+) -> None:
+    """ECDH-ES key agreement on every curve both support, public keys sent as JWK or PEM.
+    A256CBC-HS512 makes ECDH-ES derive 512 bits, two rounds of the Concat KDF.
+    """
+    jwe = need_jwe()
+    enc = "A256CBC-HS512"
+    peer = peer_jwe_keys[curve]
+    token = jwe.encrypt(PAYLOAD, from_peer(peer, transport, private=False), alg=alg, enc=enc)
+    assert jwe.unverified_header(token)["epk"]["crv"] == curve
+    assert fjwe.decrypt_compact(token, peer, algorithms=[alg, enc]).plaintext == PAYLOAD
+
+    mine = ostiary_jwe_keys[curve]
+    recipient = to_peer(mine, transport, private=False)
+    token = fjwe.encrypt_compact(
+        {"alg": alg, "enc": enc}, PAYLOAD, recipient, algorithms=[alg, enc]
+    )
+    assert jwe.decrypt(token, mine, algorithms=[alg], encryptions=[enc]) == PAYLOAD
+
+
+@pytest.mark.parametrize("alg", ["ECDH-ES", "ECDH-ES+A128KW"])
+def test_ecdh_party_info_both_ways(
+    alg: str, ostiary_jwe_keys: dict[str, jwk.JWK], peer_jwe_keys: dict[str, Any]
+) -> None:
+    """`apu`/`apv` feed the Concat KDF (RFC 7518 §4.6.2): both sides must use them alike."""
+    jwe = need_jwe()
+    enc = "A128GCM"
+    party = {"apu": "QWxpY2U", "apv": "Qm9i"}  # "Alice", "Bob"
+    peer = peer_jwe_keys["P-384"]
+    recipient = from_peer(peer, "jwk", private=False)
+    token = jwe.encrypt(PAYLOAD, recipient, alg=alg, enc=enc, headers=party)
+    obj = fjwe.decrypt_compact(token, peer, algorithms=[alg, enc])
+    assert obj.plaintext == PAYLOAD
+    assert {k: obj.protected[k] for k in party} == party
+
+    mine = ostiary_jwe_keys["P-384"]
+    header = {"alg": alg, "enc": enc, **party}
+    token = fjwe.encrypt_compact(
+        header, PAYLOAD, to_peer(mine, "jwk", private=False), algorithms=[alg, enc]
+    )
+    assert jwe.decrypt(token, mine, algorithms=[alg], encryptions=[enc]) == PAYLOAD
+
+
+ZIP_CASES = [
+    pytest.param("RSA-OAEP-256", "A256GCM", id="RSA-OAEP-256-A256GCM"),
+    pytest.param("ECDH-ES+A256KW", "A128CBC-HS256", id="ECDH-ES+A256KW-A128CBC-HS256"),
+    pytest.param("dir", "A256GCM", id="dir-A256GCM"),
+    pytest.param("A192KW", "A192CBC-HS384", id="A192KW-A192CBC-HS384"),
+]
+
+
+@pytest.mark.parametrize(("alg", "enc"), ZIP_CASES)
+def test_zip_deflate_both_ways(
+    alg: str, enc: str, ostiary_jwe_keys: dict[str, jwk.JWK], peer_jwe_keys: dict[str, Any]
+) -> None:
+    jwe = need_jwe()
+    text = b"compress me " * 200
+    kind = _jwe_kind(alg, enc)
+    peer = peer_jwe_keys[kind]
+    token = jwe.encrypt(text, from_peer(peer, "jwk", private=False), alg=alg, enc=enc, zip="DEF")
+    assert len(token) < len(text)
+    obj = fjwe.decrypt_compact(token, peer, algorithms=[alg, enc, "DEF"])
+    assert obj.plaintext == text
+    assert obj.protected["zip"] == "DEF"
+
+    mine = ostiary_jwe_keys[kind]
+    header = {"alg": alg, "enc": enc, "zip": "DEF"}
+    token = fjwe.encrypt_compact(
+        header, text, to_peer(mine, "jwk", private=False), algorithms=[alg, enc, "DEF"]
+    )
+    assert len(token) < len(text)
+    assert jwe.decrypt(token, mine, algorithms=[alg], encryptions=[enc]) == text
+
+
+# Several recipients of one general JWE, each with its own key-management algorithm.
+JSON_RECIPIENTS = [
+    pytest.param(
+        ("RSA-OAEP-256", "RSA"), ("ECDH-ES+A128KW", "X25519"), id="RSA-OAEP-256+ECDH-ES+A128KW"
+    ),
+    pytest.param(("A256KW", "oct-256"), ("A128GCMKW", "oct-128"), id="A256KW+A128GCMKW"),
+    pytest.param(("RSA-OAEP", "RSA"), ("PBES2-HS384+A192KW", "password"), id="RSA-OAEP+PBES2"),
+]
+
+
+def _peer_jwe_keyset(keys: list[Any], kinds: list[str]) -> KeySet:
+    return KeySet(
+        [
+            k.__class__.import_key(k.as_dict(private=True), {"kid": _kid(kind)})
+            for k, kind in zip(keys, kinds, strict=True)
+        ]
+    )
+
+
+@pytest.mark.parametrize("enc", ["A128CBC-HS256", "A256GCM"])
+@pytest.mark.parametrize(("first", "second"), JSON_RECIPIENTS)
+def test_general_json_jwe_ostiary_to_joserfc(
+    first: tuple[str, str], second: tuple[str, str], enc: str, peer_jwe_keys: dict[str, Any]
+) -> None:
+    jwe = need_jwe()
+    kinds = [first[1], second[1]]
+    recipients = [
+        (
+            from_peer(peer_jwe_keys[kind], "jwk", private=False),
+            alg,
+            {"kid": _kid(kind), **_extra_header(alg)},
+        )
+        for alg, kind in (first, second)
+    ]
+    obj = jwe.encrypt_json(
+        PAYLOAD,
+        recipients,
+        enc=enc,
+        protected={"cty": "text/plain"},
+        unprotected={"typ": "example+jwe"},
+        aad=b"extra data",
+    )
+    assert len(obj["recipients"]) == 2
+    keyset = _peer_jwe_keyset([peer_jwe_keys[k] for k in kinds], kinds)
+    algs = [first[0], second[0], enc]
+    out = fjwe.decrypt_json(json.loads(json.dumps(obj)), keyset, algorithms=algs)
+    assert out.plaintext == PAYLOAD
+    assert out.aad == b"extra data"
+    assert out.protected == {"enc": enc, "cty": "text/plain"}
+    assert out.unprotected == {"typ": "example+jwe"}
+
+
+@pytest.mark.parametrize("enc", ["A128CBC-HS256", "A256GCM"])
+@pytest.mark.parametrize(("first", "second"), JSON_RECIPIENTS)
+def test_general_json_jwe_joserfc_to_ostiary(
+    first: tuple[str, str], second: tuple[str, str], enc: str, ostiary_jwe_keys: dict[str, jwk.JWK]
+) -> None:
+    jwe = need_jwe()
+    obj = fjwe.GeneralJSONEncryption(
+        {"enc": enc, "cty": "text/plain"}, PAYLOAD, {"typ": "example+jwe"}, b"extra data"
+    )
+    for alg, kind in (first, second):
+        peer_view = to_peer(ostiary_jwe_keys[kind], "jwk", private=False)
+        obj.add_recipient({"alg": alg, "kid": _kid(kind), **_extra_header(alg)}, peer_view)
+    data = fjwe.encrypt_json(obj, None, algorithms=[first[0], second[0], enc])
+    for alg, kind in (first, second):
+        # Each recipient decrypts alone, with only its own key and algorithm allowed.
+        got = jwe.decrypt_json(data, ostiary_jwe_keys[kind], algorithms=[alg], encryptions=[enc])
+        assert got == PAYLOAD
+    text = json.dumps(data)
+    got = jwe.decrypt_json(
+        text, ostiary_jwe_keys[first[1]], algorithms=[first[0]], encryptions=[enc]
+    )
+    assert got == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("alg", "enc"),
+    [("RSA-OAEP-256", "A192GCM"), ("A128KW", "A256CBC-HS512"), ("ECDH-ES", "A128GCM")],
+)
+def test_flattened_json_jwe_both_ways(
+    alg: str, enc: str, ostiary_jwe_keys: dict[str, jwk.JWK], peer_jwe_keys: dict[str, Any]
+) -> None:
+    jwe = need_jwe()
+    kind = _jwe_kind(alg, enc)
+    peer = peer_jwe_keys[kind]
+    obj = jwe.encrypt_json(
+        PAYLOAD, [(from_peer(peer, "jwk", private=False), alg)], enc=enc, aad=b"aad", flatten=True
+    )
+    assert "recipients" not in obj
+    out = fjwe.decrypt_json(obj, peer, algorithms=[alg, enc])
+    assert out.plaintext == PAYLOAD
+    assert out.aad == b"aad"
+
+    mine = ostiary_jwe_keys[kind]
+    flat = fjwe.FlattenedJSONEncryption({"enc": enc}, PAYLOAD, None, b"aad")
+    flat.add_recipient({"alg": alg}, to_peer(mine, "jwk", private=False))
+    data = fjwe.encrypt_json(flat, None, algorithms=[alg, enc])
+    assert "recipients" not in data
+    assert jwe.decrypt_json(data, mine, algorithms=[alg], encryptions=[enc]) == PAYLOAD
+
+
+@pytest.mark.filterwarnings(
+    'ignore:JWE algorithm "RSA1_5" is deprecated:joserfc.errors.SecurityWarning'
+)
+@pytest.mark.parametrize("enc", ["A128CBC-HS256", "A256GCM"])
+def test_rsa1_5_from_joserfc_decrypts_only_when_named(
+    enc: str, ostiary_jwe_keys: dict[str, jwk.JWK]
+) -> None:
+    jwe = need_jwe()
+    mine = ostiary_jwe_keys["RSA"]
+    header = {"alg": "RSA1_5", "enc": enc}
+    token = fjwe.encrypt_compact(
+        header, PAYLOAD, to_peer(mine, "pem", private=False), algorithms=["RSA1_5", enc]
+    )
+    with pytest.raises(UnsupportedAlgorithm):
+        jwe.decrypt(token, mine, algorithms=["RSA-OAEP", "RSA-OAEP-256"], encryptions=[enc])
+    assert jwe.decrypt(token, mine, algorithms=["RSA1_5"], encryptions=[enc]) == PAYLOAD
+    with pytest.raises(UnsupportedAlgorithm):
+        jwe.encrypt(PAYLOAD, mine.public(), alg="RSA1_5", enc=enc)
+
+
+def test_nested_jwt_both_ways(
+    ostiary_jwe_keys: dict[str, jwk.JWK], peer_jwe_keys: dict[str, Any]
+) -> None:
+    """Signed, then encrypted (RFC 7519 §5.2, `cty: JWT`), in both directions."""
+    need_jwe()
+    claims = _claims()
+    sign_mine, sign_theirs = ostiary_jwe_keys["P-256"], peer_jwe_keys["Ed25519"]
+    enc_mine, enc_theirs = ostiary_jwe_keys["RSA"], peer_jwe_keys["X25519"]
+
+    token = jwt.encode(
+        claims,
+        sign_mine,
+        alg="ES256",
+        encrypt_key=from_peer(enc_theirs, "jwk", private=False),
+        encrypt_alg="ECDH-ES+A256KW",
+        enc="A256GCM",
+    )
+    outer = fjwe.decrypt_compact(token, enc_theirs, algorithms=["ECDH-ES+A256KW", "A256GCM"])
+    assert outer.protected["cty"] == "JWT"
+    inner = fjwt.decode(
+        outer.plaintext, to_peer(sign_mine, "jwk", private=False), algorithms=["ES256"]
+    )
+    assert inner.claims == claims
+
+    signed = fjwt.encode({"alg": "Ed25519"}, claims, sign_theirs, algorithms=["Ed25519"])
+    token = fjwe.encrypt_compact(
+        {"alg": "RSA-OAEP-256", "enc": "A128CBC-HS256", "cty": "JWT"},
+        signed,
+        to_peer(enc_mine, "jwk", private=False),
+        algorithms=["RSA-OAEP-256", "A128CBC-HS256"],
+    )
+    got = jwt.decode(
+        token,
+        from_peer(sign_theirs, "jwk", private=False),
+        algorithms=["Ed25519"],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        now=NOW,
+        decrypt_key=enc_mine,
+        decrypt_algorithms=["RSA-OAEP-256"],
+        encryptions=["A128CBC-HS256"],
+    )
+    assert got == claims
+
+
+def test_default_pbes2_count_is_above_joserfc_limit(peer_jwe_keys: dict[str, Any]) -> None:
+    """Ostiary's default `p2c` (600,000, OWASP's PBKDF2-SHA256 figure) is above the 300,000
+    joserfc accepts, so a PBES2 JWE made with defaults does not open in joserfc; senders that
+    target joserfc must pass a smaller `p2c`. joserfc's default (2,048) opens in Ostiary.
+    """
+    jwe = need_jwe()
+    alg, enc = "PBES2-HS256+A128KW", "A128GCM"
+    token = jwe.encrypt(PAYLOAD, PASSWORD, alg=alg, enc=enc)
+    assert jwe.unverified_header(token)["p2c"] > 300_000
+    with pytest.raises(joserfc_errors.InvalidHeaderValueError, match="less than 300000"):
+        fjwe.decrypt_compact(token, peer_jwe_keys["password"], algorithms=[alg, enc])
+
+    token = fjwe.encrypt_compact(
+        {"alg": alg, "enc": enc}, PAYLOAD, peer_jwe_keys["password"], algorithms=[alg, enc]
+    )
+    assert jwe.unverified_header(token)["p2c"] == 2048
+    assert jwe.decrypt(token, PASSWORD, algorithms=[alg], encryptions=[enc]) == PAYLOAD
+
+
+def test_joserfc_jwe_with_jku_refused(ostiary_jwe_keys: dict[str, jwk.JWK]) -> None:
+    """joserfc writes a `jku` (key set URL) header when asked; Ostiary refuses any token that
+    carries one rather than ignoring it, by design (keys never come from the token).
+    RFC 7516 §4.1.4 makes `jku` optional to understand, so this is Ostiary being strict.
+    """
+    jwe = need_jwe()
+    mine = ostiary_jwe_keys["oct-256"]
+    header = {"alg": "A256KW", "enc": "A256GCM", "jku": "https://keys.example/jwks.json"}
+    token = fjwe.encrypt_compact(
+        header, PAYLOAD, to_peer(mine, "jwk", private=True), algorithms=["A256KW", "A256GCM"]
+    )
+    with pytest.raises(InvalidHeader, match="jku"):
+        jwe.decrypt(token, mine, algorithms=["A256KW"], encryptions=["A256GCM"])
