@@ -104,11 +104,16 @@ _KEY_LIKE_PREFIXES: Final = (
 
 def is_key_like_secret(secret: bytes) -> bool:
     """True when bytes look like a PEM, OpenSSH, DER or JWK-JSON key, not a random secret."""
-    head = secret.lstrip()[:40]
-    if head.startswith(_KEY_LIKE_PREFIXES):
+    stripped = secret.lstrip(b" \t\r\n").removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if stripped[:40].startswith(_KEY_LIKE_PREFIXES):
         return True
-    if head.startswith(b"{") and b'"kty"' in secret:
-        return True
+    if stripped.startswith((b"{", b"[")):
+        # Any JSON object with a kty, however its member names are spelled or escaped.
+        try:
+            parsed = json.loads(stripped)
+        except (ValueError, RecursionError):
+            return b"kty" in secret
+        return _holds_jwk(parsed)
     # A DER SEQUENCE whose length covers the whole input is an encoded key or certificate.
     if len(secret) >= 16 and secret[0] == 0x30:
         length_byte = secret[1]
@@ -117,6 +122,16 @@ def is_key_like_secret(secret: bytes) -> bool:
         n = length_byte & 0x7F
         if 1 <= n <= 4 and len(secret) > 2 + n:
             return int.from_bytes(secret[2 : 2 + n], "big") + 2 + n == len(secret)
+    return False
+
+
+def _holds_jwk(value: object, depth: int = 0) -> bool:
+    if depth > 16:
+        return True
+    if isinstance(value, dict):
+        return "kty" in value or any(_holds_jwk(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_jwk(v, depth + 1) for v in value)
     return False
 
 
@@ -255,6 +270,8 @@ class JWK:
                 raise InvalidKey(str(exc)) from None
             if not secret:
                 raise InvalidKey("an empty secret is not a key")
+            if is_key_like_secret(secret):
+                raise InvalidKey("this oct key's 'k' holds an encoded key, not a secret")
             return cls("oct", secret=secret, extra=extra, **meta)
         if not isinstance(kty, str):
             raise InvalidKey("JWK member 'kty' is missing or not a string")
@@ -292,7 +309,7 @@ class JWK:
                 key = serialization.load_pem_public_key(pem)
         except (ValueError, TypeError, _CryptoUnsupported) as exc:
             raise InvalidKey(f"not a usable PEM key: {exc}") from None
-        return cls.from_key(key, kid=kid, alg=alg, use=use)
+        return cls._from_loaded(key, kid=kid, alg=alg, use=use)
 
     @classmethod
     def from_der(
@@ -313,7 +330,15 @@ class JWK:
                 key = serialization.load_der_public_key(data)
             except (ValueError, TypeError, _CryptoUnsupported) as exc:
                 raise InvalidKey(f"not a usable DER key: {exc}") from None
-        return cls.from_key(key, kid=kid, alg=alg, use=use)
+        return cls._from_loaded(key, kid=kid, alg=alg, use=use)
+
+    @classmethod
+    def _from_loaded(cls, key: object, **meta: str | None) -> JWK:
+        try:
+            return cls.from_key(key, **meta)
+        except TypeError:
+            # Parsed fine, but a type JOSE cannot use (DSA, DH): untrusted input, so ours.
+            raise InvalidKey(f"unsupported key type {type(key).__name__}") from None
 
     @classmethod
     def from_key(

@@ -453,5 +453,11 @@ def _load_json(obj: Mapping[str, Any] | str | bytes, max_size: int) -> Mapping[s
             raise TokenTooLarge(f"the JWS is larger than {max_size} bytes")
         return loads_object(bytes(obj) if isinstance(obj, bytearray) else obj, "JWS JSON")
     if isinstance(obj, Mapping):
+        try:
+            size = len(dumps(obj))
+        except TypeError:
+            raise MalformedToken("the JWS holds values that are not JSON") from None
+        if size > max_size:
+            raise TokenTooLarge(f"the JWS is larger than {max_size} bytes")
         return obj
     raise MalformedToken("a JSON JWS must be an object or its JSON text")
