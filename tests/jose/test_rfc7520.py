@@ -326,6 +326,76 @@ def test_jwe_output_decrypts(case: tuple[str, str]) -> None:
         assert opened == plaintext
 
 
+# The CEK in `encrypting_key` belongs to an epk other than the one the output uses (README).
+WRONG_CEK: Final = {"curve25519/ecdh-es.json": "encrypting_key.cek does not match the epk used"}
+DETERMINISTIC_KEY_WRAPS: Final = ("A128KW", "A192KW", "A256KW", "PBES2-")
+
+
+def _content_encryption_cases() -> Iterator[tuple[str, str]]:
+    for relative in JWE_FILES:
+        if relative not in WRONG_CEK:
+            yield relative, rfc7520_id(relative)
+
+
+def _content_encryption_key(section: dict[str, Any]) -> bytes:
+    if "cek" in section["generated"]:
+        return unb64u(section["generated"]["cek"])
+    if "cek" in section.get("encrypting_key", {}):  # ECDH-ES: the agreed key is the CEK
+        return unb64u(section["encrypting_key"]["cek"])
+    return unb64u(section["input"]["key"]["k"])  # dir (§5.6): the shared key is the CEK
+
+
+@pytest.mark.parametrize("relative", rfc7520_params(_content_encryption_cases()))
+def test_jwe_content_encryption_reproduced(relative: str) -> None:
+    """The cookbook's CEK and IV give its ciphertext and tag (the `enc` registry, RFC 7516 §5.1)."""
+    jwe = jwe_module()
+    section = section_of(relative, "encrypt")
+    content, generated = section["encrypting_content"], section["generated"]
+    impl = jwe.CONTENT_ENCRYPTION_ALGORITHMS[_content_encryption(section)]
+    # RFC 7516 §5.1 step 14: the AAD is the encoded protected header, then "." and the JWE AAD.
+    aad = content.get("protected_b64u", "")
+    if "aad_b64u" in generated:
+        aad += "." + generated["aad_b64u"]
+    plaintext = (
+        unb64u(generated["plaintext_c"])  # §5.9: DEFLATE output, compressed before encryption
+        if "plaintext_c" in generated
+        else section["input"]["plaintext"].encode("utf-8")
+    )
+
+    ciphertext, tag = impl.encrypt_with_iv(
+        _content_encryption_key(section), unb64u(generated["iv"]), plaintext, aad.encode("ascii")
+    )
+
+    assert (b64u(ciphertext), b64u(tag)) == (content["ciphertext"], content["tag"])
+
+
+def _key_wrap_cases() -> Iterator[tuple[str, str]]:
+    for relative in JWE_FILES:
+        section = section_of(relative, "encrypt")
+        alg = section["input"]["alg"]
+        if isinstance(alg, str) and alg.startswith(DETERMINISTIC_KEY_WRAPS):
+            yield relative, rfc7520_id(relative)
+
+
+@pytest.mark.parametrize("relative", rfc7520_params(_key_wrap_cases()))
+def test_jwe_key_wrap_reproduced(relative: str) -> None:
+    """AES Key Wrap and PBES2 are deterministic: the cookbook's CEK wraps to its encrypted key."""
+    jwe = jwe_module()
+    section = section_of(relative, "encrypt")
+    inp, wrapping = section["input"], section["encrypting_key"]
+    impl = jwe.KEY_MANAGEMENT_ALGORITHMS[inp["alg"]]
+    enc = jwe.CONTENT_ENCRYPTION_ALGORITHMS[_content_encryption(section)]
+    key = JWK.from_secret(inp["pwd"].encode("utf-8")) if "pwd" in inp else cached_jwk(inp["key"])
+    params = (
+        {"p2s": wrapping["salt"], "p2c": wrapping["iteration_count"]} if "salt" in wrapping else {}
+    )
+
+    cek, encrypted_key = impl.wrap(key, enc, unb64u(section["generated"]["cek"]), params, {})
+
+    assert b64u(cek) == section["generated"]["cek"]
+    assert b64u(encrypted_key) == wrapping["encrypted_key"]
+
+
 # -- nesting (RFC 7520 §6) -------------------------------------------------------------------
 
 
