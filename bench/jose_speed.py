@@ -1529,6 +1529,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.keys} keys per memory figure"
     )
     started = time.perf_counter()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     notes: list[str] = []
     m = make_material()
     cross_check(m)
@@ -1576,6 +1577,11 @@ def main(argv: list[str] | None = None) -> int:
 
     notes.append(f"empty-call overhead subtracted from every figure: {overhead:.0f} ns")
     notes.append(f"wall time of this run: {time.perf_counter() - started:.0f} s")
+    if hasattr(os, "getloadavg"):
+        # Anything near the core count means a neighbour shared the CPUs: prefer --clock cpu.
+        notes.append(
+            f"load average: {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+        )
     report = render(
         results=results,
         imports=imports,
