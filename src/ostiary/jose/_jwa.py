@@ -36,6 +36,10 @@ class SignatureAlgorithm:
         if key.kty != self.kty:
             raise InvalidKey(f"{self.name} needs a {self.kty} key, not {key.kty}")
 
+    def accepts(self, key: JWK) -> bool:
+        """Whether the key's type (and curve) fits this algorithm."""
+        return key.kty == self.kty
+
 
 class HMACAlgorithm(SignatureAlgorithm):
     """HS256/384/512. The secret must be at least as long as the hash (RFC 7518 §3.2)."""
@@ -113,6 +117,9 @@ class ECDSAAlgorithm(SignatureAlgorithm):
         if key.crv != self.crv:
             raise InvalidKey(f"{self.name} needs a {self.crv} key, not {key.crv}")
 
+    def accepts(self, key: JWK) -> bool:
+        return key.kty == "EC" and key.crv == self.crv
+
     def sign(self, key: JWK, data: bytes) -> bytes:
         self.check_key(key)
         private = key.private_key()
@@ -151,6 +158,9 @@ class EdDSAAlgorithm(SignatureAlgorithm):
         super().check_key(key)
         if key.crv not in self.curves:
             raise InvalidKey(f"{self.name} needs an {' or '.join(sorted(self.curves))} key")
+
+    def accepts(self, key: JWK) -> bool:
+        return key.kty == "OKP" and key.crv in self.curves
 
     def sign(self, key: JWK, data: bytes) -> bytes:
         self.check_key(key)

@@ -94,14 +94,19 @@ def verify_signature(
     alg = impl.name
     if type(keys) is JWK:
         # A lone key is the common case: skip building a candidate list.
-        if keys.kty != impl.kty or (keys.alg is not None and keys.alg != alg):
-            raise InvalidKey(f"the key ({keys.kty}, alg {keys.alg}) cannot verify {alg}")
+        if not impl.accepts(keys) or (keys.alg is not None and keys.alg != alg):
+            crv = f" {keys.crv}" if keys.crv else ""
+            raise InvalidKey(f"the key ({keys.kty}{crv}, alg {keys.alg}) cannot verify {alg}")
         if not keys.allows("verify"):
             raise InvalidKey("the key's 'use' or 'key_ops' does not allow verification")
         if impl.verify(keys, signing_input, signature):
             return keys
         raise BadSignature()
-    candidates = candidate_keys(keys, kid=header.get("kid"), alg=alg, kty=impl.kty, op="verify")
+    candidates = [
+        key
+        for key in candidate_keys(keys, kid=header.get("kid"), alg=alg, kty=impl.kty, op="verify")
+        if impl.accepts(key)
+    ]
     if not candidates:
         raise KeyNotFound(f"no key in the set can verify {alg} (kid {header.get('kid')!r})")
     for key in candidates:
@@ -305,7 +310,10 @@ def sign_json(
         jwk = _signing_key(key, impl)
         header = build_protected(alg, jwk, extra_protected, {})
         if unprotected:
-            check_disjoint(header, unprotected)
+            try:
+                check_disjoint(header, unprotected)
+            except InvalidHeader as exc:
+                raise ValueError(str(exc)) from None
             if "crit" in unprotected:
                 raise ValueError("'crit' belongs in the protected header")
         b64_values.add(header.get("b64", True))
