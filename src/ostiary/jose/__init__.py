@@ -9,6 +9,8 @@ claims = jwt.decode(token, key, algorithms=["ES256"], audience="billing")
 
 from __future__ import annotations
 
+import importlib
+
 from . import jwk, jws, jwt
 from ._errors import (
     BadSignature,
@@ -59,7 +61,5 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # JWE pulls in more of cryptography; load it on first use to keep `import` fast.
     if name == "jwe":
-        from . import jwe  # noqa: PLC0415
-
-        return jwe
+        return importlib.import_module(f"{__name__}.jwe")
     raise AttributeError(f"module 'ostiary.jose' has no attribute {name!r}")
