@@ -361,7 +361,7 @@ def test_unencoded_json_both_ways(
     key = from_peer(theirs, "jwk", private=False)
     member = {"protected": {"alg": alg, "b64": False, "crit": ["b64"]}}
     for members in (member, [member]):
-        obj = fjws.serialize_json(members, UNENCODED, theirs, algorithms=[alg])  # type: ignore[call-overload]
+        obj = fjws.serialize_json(members, UNENCODED, theirs, algorithms=[alg])
         assert obj["payload"] == UNENCODED.decode()
         assert jws.verify_json(obj, key, algorithms=[alg]) == UNENCODED
 
