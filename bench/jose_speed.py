@@ -39,6 +39,7 @@ import pstats
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import warnings
@@ -1033,30 +1034,41 @@ class OpResult:
 # --- import time and memory ---------------------------------------------------------
 
 
-def measure_imports(libs: Iterable[str], repeats: int) -> dict[str, float | None]:
-    """Median milliseconds to import each library in a fresh interpreter."""
-    out: dict[str, float | None] = {}
-    for lib in libs:
-        code = (
+def measure_imports(libs: Iterable[str], repeats: int, clock: str) -> dict[str, float | None]:
+    """Median milliseconds to import each library in a fresh interpreter, in interleaved rounds."""
+    timer = "process_time_ns" if clock == "cpu" else "perf_counter_ns"
+    codes = {
+        lib: (
             "import time, warnings\n"
             "warnings.simplefilter('ignore')\n"
-            "t0 = time.perf_counter_ns()\n"
+            f"t0 = time.{timer}()\n"
             f"{import_statement(lib)}\n"
-            "print(time.perf_counter_ns() - t0)\n"
+            f"print(time.{timer}() - t0)\n"
         )
-        runs: list[float] = []
-        for i in range(repeats + 1):
+        for lib in libs
+    }
+    runs: dict[str, list[float] | None] = {lib: [] for lib in codes}
+    # Every library gets cached bytecode on the same terms, even where the environment says
+    # PYTHONDONTWRITEBYTECODE (a source checkout would otherwise recompile on every run).
+    pycache = tempfile.TemporaryDirectory(prefix="jose-speed-pycache-")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = pycache.name
+    for i in range(repeats + 1):
+        for lib, code in codes.items():
+            lib_runs = runs[lib]
+            if lib_runs is None:
+                continue
             proc = subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=False
+                [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
             )
             if proc.returncode != 0:
                 tail = proc.stderr.strip().splitlines()[-1:] or ["failed"]
                 print(f"  import {lib}: {tail[0]}", file=sys.stderr)
-                break
-            if i:  # the first run may compile bytecode; it is not counted
-                runs.append(int(proc.stdout) / 1e6)
-        out[lib] = statistics.median(runs) if runs else None
-    return out
+                runs[lib] = None
+            elif i:  # the first round may compile bytecode; it is not counted
+                lib_runs.append(int(proc.stdout) / 1e6)
+    pycache.cleanup()
+    return {lib: statistics.median(r) if r else None for lib, r in runs.items()}
 
 
 def import_statement(lib: str) -> str:
@@ -1568,7 +1580,7 @@ def main(argv: list[str] | None = None) -> int:
     if _selected("import", patterns):
         print("timing imports", file=sys.stderr)
         imports = measure_imports(
-            ["cryptography", *(n for n in libs if n in cands)], import_repeats
+            ["cryptography", *(n for n in libs if n in cands)], import_repeats, args.clock
         )
     memory = None
     if _selected("memory", patterns):
