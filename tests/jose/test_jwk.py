@@ -436,6 +436,23 @@ def test_der_public_key_bytes_refused_as_secret(key_id: str) -> None:
         JWK.from_secret(key_of(key_id).to_pem())
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param(b"\x30\x1e" + bytes(range(30)), id="short-form-length"),
+        pytest.param(b"\x30\x3e" + bytes(range(62)), id="short-form-length-64"),
+        pytest.param(b"\x30\x81\x3d" + bytes(range(61)), id="long-form-length"),
+    ],
+)
+def test_random_secret_that_starts_like_der_accepted(secret: bytes) -> None:
+    # About one random 32-byte secret in 65,536 opens like a DER SEQUENCE spanning the rest.
+    # These bytes are no key (nothing parses them), so refusing them would make secret
+    # generation fail at random in production.
+    assert JWK.from_secret(secret).secret() == secret
+    token = jws.sign(b"p", secret, alg="HS256")
+    assert jws.verify(token, secret, algorithms=["HS256"]) == b"p"
+
+
 def test_from_secret_needs_bytes() -> None:
     with pytest.raises(TypeError):
         JWK.from_secret("text secret")  # type: ignore[arg-type]
@@ -831,3 +848,13 @@ def test_key_equality_and_hash() -> None:
     assert JWK.from_secret(b"a" * 32) == JWK.from_secret(b"a" * 32)
     assert JWK.from_secret(b"a" * 32) != JWK.from_secret(b"b" * 32)
     assert key != "not a key"
+
+
+def test_equal_keys_hash_equal() -> None:
+    # Equality ignores metadata such as kid, so the hash must too, or sets and dicts of
+    # keys hold "equal" keys twice.
+    key = key_of("EC-P-256")
+    renamed = with_members(key, kid="renamed", alg="ES256")
+    assert key == renamed
+    assert hash(key) == hash(renamed)
+    assert len({key, renamed}) == 1
