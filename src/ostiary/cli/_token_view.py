@@ -105,13 +105,15 @@ def render_annotated(obj: Mapping[str, Any], notes: Mapping[str, str]) -> str:
         comma = "," if index < len(items) - 1 else ""
         member = f"  {render_json(name)}: {render_json(value)}".replace("\n", "\n  ")
         lines.append(member + comma)
-    width = max(
-        (len(line) for line, (name, _) in zip(lines, items, strict=True) if name in notes),
-        default=0,
-    )
+    annotated = [line for line, (name, _) in zip(lines, items, strict=True) if name in notes]
+    width = max((len(line) for line in annotated if "\n" not in line), default=0)
     out = ["{"]
     for line, (name, _) in zip(lines, items, strict=True):
         note = notes.get(name)
-        out.append(f"{line.ljust(width)}  // {printable(note)}" if note else line)
+        if note is None:
+            out.append(line)
+        else:  # after the member's last line; one-line members align their notes
+            shown = line if "\n" in line else line.ljust(width)
+            out.append(f"{shown}  // {printable(note)}")
     out.append("}")
     return "\n".join(out)

@@ -141,7 +141,7 @@ def _generate(args: argparse.Namespace) -> int:
         print(_serialize(key, args.format, private=private), end="")
         return 0
     _write_private_file(args.out, _serialize(key, args.format, private=private), args.force)
-    kind = "private" if private else "public"
+    kind = "secret" if kty == "oct" else "private" if private else "public"
     print(f"ostiary: wrote the {kind} key to {args.out} (mode 0600)", file=sys.stderr)
     if kty != "oct":
         print(render_json(key.to_dict()))
