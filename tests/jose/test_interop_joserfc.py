@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -105,6 +107,37 @@ def peer_keys() -> dict[str, Any]:
     return {kind: _peer_generate(kind) for kind in KINDS}
 
 
+@dataclass(frozen=True)
+class Crossed:
+    """One key kind's private keys, each also as imported by the other library."""
+
+    mine: jwk.JWK  # made by Ostiary
+    mine_in_peer: Any  # ... imported by the peer
+    theirs: Any  # made by the peer
+    theirs_in_ostiary: jwk.JWK  # ... imported by Ostiary
+
+
+@pytest.fixture(scope="module")
+def crossed(
+    ostiary_keys: dict[str, jwk.JWK], peer_keys: dict[str, Any]
+) -> Callable[[str, str], Crossed]:
+    """(kind, transport) -> `Crossed`, cached: RSA private imports run full key checks."""
+    cache: dict[tuple[str, str], Crossed] = {}
+
+    def get(kind: str, transport: str) -> Crossed:
+        if (kind, transport) not in cache:
+            mine, theirs = ostiary_keys[kind], peer_keys[kind]
+            cache[kind, transport] = Crossed(
+                mine,
+                to_peer(mine, transport, private=True),
+                theirs,
+                from_peer(theirs, transport, private=True),
+            )
+        return cache[kind, transport]
+
+    return get
+
+
 def to_peer(key: jwk.JWK, transport: str, *, private: bool) -> Any:
     """An Ostiary key imported into joserfc from its JWK dict or PEM export."""
     cls = _PEER_CLASS[key.kty]
@@ -160,23 +193,16 @@ def test_joserfc_signs_ostiary_verifies(
 
 @pytest.mark.parametrize(("alg", "kind", "transport"), with_transports(SIGNING))
 def test_private_keys_cross_over(
-    alg: str,
-    kind: str,
-    transport: str,
-    ostiary_keys: dict[str, jwk.JWK],
-    peer_keys: dict[str, Any],
+    alg: str, kind: str, transport: str, crossed: Callable[[str, str], Crossed]
 ) -> None:
     """Each side signs with the other side's exported private key; the owner verifies."""
-    mine = ostiary_keys[kind]
-    signer = to_peer(mine, transport, private=True)
-    token = fjws.serialize_compact({"alg": alg}, PAYLOAD, signer, algorithms=[alg])
-    assert jws.verify(token, mine, algorithms=[alg]) == PAYLOAD
+    keys = crossed(kind, transport)
+    token = fjws.serialize_compact({"alg": alg}, PAYLOAD, keys.mine_in_peer, algorithms=[alg])
+    assert jws.verify(token, keys.mine, algorithms=[alg]) == PAYLOAD
 
-    theirs = peer_keys[kind]
-    imported = from_peer(theirs, transport, private=True)
-    assert imported.is_private
-    token = jws.sign(PAYLOAD, imported, alg=alg)
-    assert fjws.deserialize_compact(token, theirs, algorithms=[alg]).payload == PAYLOAD
+    assert keys.theirs_in_ostiary.is_private
+    token = jws.sign(PAYLOAD, keys.theirs_in_ostiary, alg=alg)
+    assert fjws.deserialize_compact(token, keys.theirs, algorithms=[alg]).payload == PAYLOAD
 
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if not k.startswith("oct")])
@@ -782,24 +808,30 @@ def test_general_json_jwe_joserfc_to_ostiary(
     ("alg", "enc"),
     [("RSA-OAEP-256", "A192GCM"), ("A128KW", "A256CBC-HS512"), ("ECDH-ES", "A128GCM")],
 )
+@pytest.mark.parametrize("zip_", [None, "DEF"], ids=["plain", "zip-DEF"])
 def test_flattened_json_jwe_both_ways(
-    alg: str, enc: str, ostiary_jwe_keys: dict[str, jwk.JWK], peer_jwe_keys: dict[str, Any]
+    alg: str,
+    enc: str,
+    zip_: str | None,
+    ostiary_jwe_keys: dict[str, jwk.JWK],
+    peer_jwe_keys: dict[str, Any],
 ) -> None:
     jwe = need_jwe()
     kind = _jwe_kind(alg, enc)
     peer = peer_jwe_keys[kind]
-    obj = jwe.encrypt_json(
-        PAYLOAD, [(from_peer(peer, "jwk", private=False), alg)], enc=enc, aad=b"aad", flatten=True
-    )
+    recipient = from_peer(peer, "jwk", private=False)
+    obj = jwe.encrypt_json(PAYLOAD, [(recipient, alg)], enc=enc, aad=b"aad", zip=zip_, flatten=True)
+    zipped = {"zip": zip_} if zip_ else {}
     assert "recipients" not in obj
-    out = fjwe.decrypt_json(obj, peer, algorithms=[alg, enc])
+    out = fjwe.decrypt_json(obj, peer, algorithms=[alg, enc, "DEF"])
     assert out.plaintext == PAYLOAD
     assert out.aad == b"aad"
+    assert out.protected == {"enc": enc, **zipped}
 
     mine = ostiary_jwe_keys[kind]
-    flat = fjwe.FlattenedJSONEncryption({"enc": enc}, PAYLOAD, None, b"aad")
+    flat = fjwe.FlattenedJSONEncryption({"enc": enc, **zipped}, PAYLOAD, None, b"aad")
     flat.add_recipient({"alg": alg}, to_peer(mine, "jwk", private=False))
-    data = fjwe.encrypt_json(flat, None, algorithms=[alg, enc])
+    data = fjwe.encrypt_json(flat, None, algorithms=[alg, enc, "DEF"])
     assert "recipients" not in data
     assert jwe.decrypt_json(data, mine, algorithms=[alg], encryptions=[enc]) == PAYLOAD
 
