@@ -276,6 +276,10 @@ PUBLIC_API: dict[str, frozenset[str]] = {
         | {"verify_json", "verify_json_detailed"}
     ),
     "ostiary.jose.jwt": frozenset({"decode", "encode", "unverified_header", "validate_claims"}),
+    "ostiary.jose.jwe": frozenset(
+        {"CONTENT_ENCRYPTION_ALGORITHMS", "KEY_MANAGEMENT_ALGORITHMS", "MAX_RECIPIENTS"}
+        | {"decrypt", "decrypt_json", "encrypt", "encrypt_json", "unverified_header"}
+    ),
 }
 
 
