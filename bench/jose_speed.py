@@ -102,6 +102,7 @@ IMPORTS = {
     "python-jose": "from jose import jwe, jwk, jwt",
     "authlib": "from authlib.jose import JsonWebEncryption, JsonWebKey, JsonWebToken",
 }
+TEXT_COLUMNS = frozenset({"fastest peer", "targets", "statement"})
 # Closer than this to the fastest peer counts as a tie: below the noise of a shared machine.
 TIE = 0.03
 MEMORY_KTYS = ("EC", "RSA", "oct")
@@ -1306,15 +1307,16 @@ def _fmt_x(num: float | None, den: float | None) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    text = [i == 0 or header[i] in TEXT_COLUMNS for i in range(len(header))]
     if markdown:
         lines = ["| " + " | ".join(header) + " |"]
-        lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        lines.append("|" + "|".join("---" if t else "---:" for t in text) + "|")
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
+            c.ljust(w) if text[i] else c.rjust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         )
         for r in [header, *rows]
