@@ -1592,10 +1592,12 @@ def main(argv: list[str] | None = None) -> int:
     notes.append(f"empty-call overhead subtracted from every figure: {overhead:.0f} ns")
     notes.append(f"wall time of this run: {time.perf_counter() - started:.0f} s")
     if hasattr(os, "getloadavg"):
-        # Anything near the core count means a neighbour shared the CPUs: prefer --clock cpu.
-        notes.append(
-            f"load average: {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
-        )
+        load_after = os.getloadavg()[0]
+        notes.append(f"load average: {load_before:.2f} at the start, {load_after:.2f} at the end")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        if args.clock == "wall" and max(load_before, load_after) > cores / 2:
+            # Other processes took CPU time mid-batch: wall-clock means are inflated at random.
+            notes.append("the host was busy: wall-clock figures are unreliable; use --clock cpu")
     report = render(
         results=results,
         imports=imports,
