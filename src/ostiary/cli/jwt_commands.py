@@ -306,6 +306,8 @@ def _verify(args: argparse.Namespace) -> int:
         fail("--alg needs an algorithm name, e.g. --alg ES256")
     token = _read_token(args)
     keys = keys_from_args(args)
+    if keys is None:
+        fail("verify needs a key: pass --key FILE, --jwks FILE, --secret-stdin or --secret-env")
     audience = args.audience
     try:
         claims = jwt.decode(

@@ -42,13 +42,6 @@ def b64decode(text: str | bytes, what: str = "value") -> bytes:
         raise MalformedToken(f"{what} is not base64url") from None
 
 
-def b64decode_uint(text: object, what: str) -> int:
-    """Decode a JWK base64urlUInt member (RFC 7518 §2): big-endian, no leading zero bytes."""
-    if not isinstance(text, str) or not text:
-        raise MalformedToken(f"{what} must be a non-empty base64url string")
-    return int.from_bytes(b64decode(text, what), "big")
-
-
 def uint_b64encode(value: int, length: int | None = None) -> str:
     """Encode a non-negative integer as base64urlUInt, optionally as a fixed-length field."""
     if length is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from ._errors import MalformedToken
@@ -72,7 +73,8 @@ if _orjson is not None:
             out: bytes = _orjson.dumps(value)
         except TypeError:
             return _dumps_std(value)
-        return out
+        # orjson writes NaN and Infinity as null; the strict encoder refuses them instead.
+        return _dumps_std(value) if b"null" in out else out
 else:  # pragma: no cover - exercised by the architecture test in a subprocess
 
     def loads_claims(data: bytes, what: str) -> dict[str, Any]:
@@ -87,25 +89,37 @@ else:  # pragma: no cover - exercised by the architecture test in a subprocess
 def _may_hide_duplicates(value: dict[str, Any], data: bytes) -> bool:
     # orjson collapses duplicates, so more raw `:` than parsed members plus colons inside
     # strings means a duplicate existed somewhere. Escapes can spell a colon without a raw
-    # `:`, so any backslash sends the input to the strict parser.
-    return b"\\" in data or data.count(b":") != _count_members(value)
+    # `:`, so any backslash sends the input to the strict parser. orjson also turns integers
+    # beyond 64 bits into floats, so any float does too (_count_members reports -1).
+    if b"\\" in data:
+        return True
+    count = _count_members(value)
+    return count < 0 or data.count(b":") != count
 
 
 def _count_members(value: object) -> int:
+    """Members plus colons inside strings; -1 when a float makes the parse suspect."""
     if isinstance(value, dict):
         n = len(value) + "".join(value).count(":")
-        for item in value.values():
-            kind = type(item)
-            if kind is str:
-                n += item.count(":")
-            elif kind is dict or kind is list:
-                n += _count_members(item)
-        return n
-    if isinstance(value, list):
-        return sum(_count_members(item) for item in value)
-    if isinstance(value, str):
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        n, items = 0, value
+    elif isinstance(value, str):
         return value.count(":")
-    return 0
+    else:
+        return -1 if isinstance(value, float) else 0
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            n += item.count(":")  # type: ignore[attr-defined]
+        elif kind is float:
+            return -1
+        elif kind is dict or kind is list:
+            inner = _count_members(item)
+            if inner < 0:
+                return -1
+            n += inner
+    return n
 
 
 def _dumps_std(value: object) -> bytes:

@@ -313,7 +313,7 @@ def _compact_text(token: object, max_size: int) -> str:
         except UnicodeDecodeError:
             raise MalformedToken("a compact JWE is ASCII text") from None
     if not isinstance(token, str):
-        raise TypeError("a compact JWE must be a str (or ASCII bytes)")
+        raise MalformedToken("a compact JWE must be a string")
     if len(token) > max_size:
         raise TokenTooLarge(f"the token is larger than {max_size} bytes")
     return token
@@ -444,7 +444,7 @@ def _json_object(obj: object, max_size: int) -> Mapping[str, Any]:
             raise TokenTooLarge(f"the JWE is larger than {max_size} bytes")
         return loads_object(bytes(obj) if isinstance(obj, bytearray) else obj, "JWE JSON")
     if not isinstance(obj, Mapping):
-        raise TypeError("a JWE JSON serialization must be a dict or its JSON text")
+        raise MalformedToken("a JWE JSON serialization must be an object or its JSON text")
     size = sum(len(value) for value in obj.values() if isinstance(value, str))
     recipients = obj.get("recipients")
     if isinstance(recipients, list):

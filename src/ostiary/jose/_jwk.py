@@ -114,14 +114,41 @@ def is_key_like_secret(secret: bytes) -> bool:
         except (ValueError, RecursionError):
             return b"kty" in secret
         return _holds_jwk(parsed)
-    # A DER SEQUENCE whose length covers the whole input is an encoded key or certificate.
-    if len(secret) >= 16 and secret[0] == 0x30:
-        length_byte = secret[1]
-        if length_byte < 0x80:
-            return length_byte + 2 == len(secret)
-        n = length_byte & 0x7F
-        if 1 <= n <= 4 and len(secret) > 2 + n:
-            return int.from_bytes(secret[2 : 2 + n], "big") + 2 + n == len(secret)
+    # A DER SEQUENCE whose length covers the whole input may be an encoded key or
+    # certificate; only one that actually parses as such is refused.
+    if len(secret) >= 16 and secret[0] == 0x30 and _der_length_fits(secret):
+        return _parses_as_der_key(secret)
+    return False
+
+
+def _der_length_fits(secret: bytes) -> bool:
+    length_byte = secret[1]
+    if length_byte < 0x80:
+        return length_byte + 2 == len(secret)
+    n = length_byte & 0x7F
+    return (
+        1 <= n <= 4
+        and len(secret) > 2 + n
+        and (int.from_bytes(secret[2 : 2 + n], "big") + 2 + n == len(secret))
+    )
+
+
+def _parses_as_der_key(secret: bytes) -> bool:
+    from cryptography import x509  # noqa: PLC0415 - rare path
+
+    loaders = (
+        serialization.load_der_public_key,
+        lambda data: serialization.load_der_private_key(data, password=None),
+        x509.load_der_x509_certificate,
+    )
+    for load in loaders:
+        try:
+            load(secret)
+        except TypeError:
+            return True  # an encrypted private key: it parsed far enough to ask for a password
+        except (ValueError, _CryptoUnsupported):
+            continue
+        return True
     return False
 
 
@@ -210,6 +237,23 @@ class JWK:
         key_ops: Iterable[str] | None = None,
     ) -> JWK:
         """Create a random key: `RSA` or `oct` (size in bits), `EC` or `OKP` (crv)."""
+        key = cls._generate(kty, crv=crv, size=size, alg=alg, kid=kid, use=use, key_ops=key_ops)
+        if alg is not None:
+            _check_key_fits_alg(key, alg)
+        return key
+
+    @classmethod
+    def _generate(
+        cls,
+        kty: str,
+        *,
+        crv: str | None,
+        size: int | None,
+        alg: str | None,
+        kid: str | None,
+        use: str | None,
+        key_ops: Iterable[str] | None,
+    ) -> JWK:
         private: PrivateKey
         if kty == "RSA":
             bits = size or 2048
@@ -224,7 +268,7 @@ class JWK:
             private = ec.generate_private_key(_EC_CURVES[crv][0]())
             return cls("EC", private=private, crv=crv, alg=alg, kid=kid, use=use, key_ops=key_ops)
         if kty == "OKP":
-            crv = crv or "Ed25519"
+            crv = crv or {"ECDH-ES": "X25519"}.get((alg or "")[:7], "Ed25519")
             if crv not in _OKP_CURVES:
                 raise ValueError(f"unknown OKP curve {crv!r}; use one of {sorted(_OKP_CURVES)}")
             private = _OKP_CURVES[crv][0].generate()
@@ -296,7 +340,10 @@ class JWK:
         use: str | None = None,
     ) -> JWK:
         """Import a PEM private key, public key (SPKI or PKCS#1) or X.509 certificate."""
-        pem = data.encode("ascii") if isinstance(data, str) else data
+        try:
+            pem = data.encode("ascii") if isinstance(data, str) else bytes(data)
+        except (UnicodeEncodeError, TypeError):
+            raise InvalidKey("a PEM key is ASCII text or bytes") from None
         key: Any
         try:
             if b"PRIVATE KEY-----" in pem:
@@ -538,7 +585,7 @@ class JWK:
         return self.thumbprint() == other.thumbprint()
 
     def __hash__(self) -> int:
-        return hash((self.kty, self.kid, self.crv))
+        return hash((self.kty, self.thumbprint()))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -611,6 +658,54 @@ _KNOWN_MEMBERS: Final = frozenset(
     {"kty", "kid", "alg", "use", "key_ops", "crv", "x", "y", "d", "n", "e", "p", "q"}
     | {"dp", "dq", "qi", "oth", "k", "ext"}
 )
+
+
+_SIGNING_FITS: Final[dict[str, tuple[str, frozenset[str] | None, int]]] = {
+    # alg -> (kty, curves or None, minimum bits; exact for AES key wrapping)
+    **{f"HS{n}": ("oct", None, n) for n in (256, 384, 512)},
+    **{f"{p}{n}": ("RSA", None, MIN_RSA_BITS) for p in ("RS", "PS") for n in (256, 384, 512)},
+    "ES256": ("EC", frozenset({"P-256"}), 0),
+    "ES384": ("EC", frozenset({"P-384"}), 0),
+    "ES512": ("EC", frozenset({"P-521"}), 0),
+    "ES256K": ("EC", frozenset({"secp256k1"}), 0),
+    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"}), 0),
+    "Ed25519": ("OKP", frozenset({"Ed25519"}), 0),
+    "Ed448": ("OKP", frozenset({"Ed448"}), 0),
+    **dict.fromkeys(("RSA-OAEP", "RSA-OAEP-256", "RSA-OAEP-384"), ("RSA", None, MIN_RSA_BITS)),
+    "RSA-OAEP-512": ("RSA", None, MIN_RSA_BITS),
+    "dir": ("oct", None, 128),
+    **{f"PBES2-HS{h}+A{k}KW": ("oct", None, 8) for h, k in ((256, 128), (384, 192), (512, 256))},
+}
+_EXACT_FITS: Final = {
+    **{f"A{n}KW": n for n in (128, 192, 256)},
+    **{f"A{n}GCMKW": n for n in (128, 192, 256)},
+    **{f"A{n}GCM": n for n in (128, 192, 256)},
+    "A128CBC-HS256": 256,
+    "A192CBC-HS384": 384,
+    "A256CBC-HS512": 512,
+}
+_ECDH_CURVES: Final = frozenset({"P-256", "P-384", "P-521", "X25519", "X448"})
+
+
+def _check_key_fits_alg(key: JWK, alg: str) -> None:
+    """Refuse to make a key its own `alg` could never use (e.g. an ES256 key on P-384)."""
+    if alg in _EXACT_FITS:
+        if key.kty != "oct" or key.key_size != _EXACT_FITS[alg]:
+            raise ValueError(f"{alg} needs an oct key of exactly {_EXACT_FITS[alg]} bits")
+        return
+    if alg.startswith("ECDH-ES"):
+        if key.crv not in _ECDH_CURVES:
+            raise ValueError(f"{alg} needs an EC P-256/384/521 or OKP X25519/X448 key")
+        return
+    fit = _SIGNING_FITS.get(alg)
+    if fit is None:
+        raise ValueError(f"unknown alg {alg!r}")
+    kty, curves, bits = fit
+    if key.kty != kty or (curves is not None and key.crv not in curves):
+        where = f" on {' or '.join(sorted(curves))}" if curves else ""
+        raise ValueError(f"{alg} needs an {kty} key{where}, not {key.kty} {key.crv or ''}".strip())
+    if key.key_size < bits:
+        raise ValueError(f"{alg} needs a key of at least {bits} bits")
 
 
 def _default_curve(alg: str | None) -> str | None:

@@ -18,7 +18,7 @@ from ._errors import (
 from ._header import check_crit, check_disjoint, check_refused
 from ._json import dumps, loads_object
 from ._jwa import SIGNATURE_ALGORITHMS, SignatureAlgorithm
-from ._jwk import JWK, JWKSet, candidate_keys, coerce_keys
+from ._jwk import JWK, JWKSet, KeyInput, candidate_keys, coerce_keys
 from ._limits import MAX_TOKEN_SIZE
 
 _UNDERSTOOD: Final = frozenset({"b64"})  # RFC 7797 is the only extension we implement
@@ -155,7 +155,7 @@ def build_protected(
 
 def sign(
     payload: bytes | str,
-    key: object,
+    key: KeyInput,
     *,
     alg: str,
     headers: Mapping[str, Any] | None = None,
@@ -190,7 +190,7 @@ def sign(
 
 def verify(
     token: str | bytes,
-    key: object,
+    key: KeyInput,
     *,
     algorithms: Sequence[str],
     detached_payload: bytes | str | None = None,
@@ -344,7 +344,7 @@ def sign_json(
 
 def verify_json(
     obj: Mapping[str, Any] | str | bytes,
-    key: object,
+    key: KeyInput,
     *,
     algorithms: Sequence[str],
     detached_payload: bytes | str | None = None,
@@ -359,7 +359,7 @@ def verify_json(
 
 def verify_json_detailed(
     obj: Mapping[str, Any] | str | bytes,
-    key: object,
+    key: KeyInput,
     *,
     algorithms: Sequence[str],
     detached_payload: bytes | str | None = None,

@@ -21,7 +21,7 @@ from ._errors import (
     MissingClaim,
 )
 from ._json import dumps, loads_claims
-from ._jwk import JWK, JWKSet, coerce_keys
+from ._jwk import JWK, JWKSet, KeyInput, coerce_keys
 from ._jws import (
     _algorithm,
     _signing_algorithm,
@@ -43,11 +43,11 @@ _HEADER_TEXT: dict[tuple[str, str | None], str] = {}
 
 def encode(
     claims: Mapping[str, Any],
-    key: object,
+    key: KeyInput,
     *,
     alg: str,
     headers: Mapping[str, Any] | None = None,
-    encrypt_key: object = None,
+    encrypt_key: KeyInput | None = None,
     encrypt_alg: str | None = None,
     enc: str | None = None,
 ) -> str:
@@ -110,7 +110,7 @@ def _numeric_date(name: str, value: object) -> int | float:
 
 def decode(
     token: str | bytes,
-    key: object,
+    key: KeyInput,
     *,
     algorithms: Sequence[str],
     audience: str | Collection[str] | None = None,
@@ -123,7 +123,7 @@ def decode(
     max_age: float | None = None,
     now: float | None = None,
     max_size: int = MAX_TOKEN_SIZE,
-    decrypt_key: object = None,
+    decrypt_key: KeyInput | None = None,
     decrypt_algorithms: Sequence[str] | None = None,
     encryptions: Sequence[str] | None = None,
 ) -> dict[str, Any]:
@@ -236,7 +236,7 @@ def validate_claims(
     if now is None:
         now = time.time()
     for name in required:
-        if name not in claims:
+        if claims.get(name) is None:
             raise MissingClaim(f"the token has no {name!r} claim", claim=name)
     exp = _time_claim(claims, "exp")
     if exp is None:
