@@ -723,11 +723,16 @@ def test_malformed_compact_refused(token: str | bytes) -> None:
         jwe.decrypt(token, SECRET, **GCM)
 
 
-def test_non_string_token_is_a_type_error() -> None:
-    with pytest.raises(TypeError):
-        jwe.decrypt(None, SECRET, **GCM)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        jwe.decrypt_json(None, SECRET, **GCM)  # type: ignore[arg-type]
+@pytest.mark.parametrize("token", [None, 5, ["a.b.c.d.e"], {"ciphertext": ""}])
+def test_token_of_the_wrong_type_refused(token: object) -> None:
+    # Tokens often come out of parsed JSON, where an attacker picks the type.
+    with pytest.raises(MalformedToken):
+        jwe.decrypt(token, SECRET, **GCM)  # type: ignore[arg-type]
+    if not isinstance(token, dict):
+        with pytest.raises(MalformedToken):
+            jwe.decrypt_json(token, SECRET, **GCM)  # type: ignore[arg-type]
+    with pytest.raises(MalformedToken):
+        jwe.unverified_header(token)  # type: ignore[arg-type]
 
 
 def test_oaep_hash_is_bound_to_the_alg() -> None:
