@@ -30,7 +30,6 @@ import gc
 import hashlib
 import importlib
 import importlib.metadata
-import importlib.util
 import io
 import json
 import os
@@ -95,7 +94,7 @@ IMPORTS = {
         "from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa\n"
         "from cryptography.hazmat.primitives.ciphers.aead import AESGCM"
     ),
-    "ostiary": "from ostiary.jose import jwk, jws, jwt",
+    "ostiary": "from ostiary.jose import jwe, jwk, jws, jwt",
     "pyjwt": "import jwt",
     "joserfc": "from joserfc import jwe, jwk, jwt",
     "jwcrypto": "from jwcrypto import jwe, jwk, jwt",
@@ -581,12 +580,12 @@ class Ostiary(Candidate):
         from ostiary.jose import jwk, jwt
 
         self.jwt = jwt
-        # By module path: `from ostiary.jose import jwe` recurses in the package's lazy
-        # __getattr__ (reported to the lead).
         try:
-            self.jwe: Any = importlib.import_module("ostiary.jose.jwe")
-        except ModuleNotFoundError:
-            self.jwe = None
+            from ostiary.jose import jwe
+        except ImportError:
+            self.jwe: Any = None
+        else:
+            self.jwe = jwe
         self.jwk = jwk
 
     def key(self, alg: str, *, private: bool) -> Any:
@@ -1043,7 +1042,7 @@ def measure_imports(libs: Iterable[str], repeats: int, clock: str) -> dict[str, 
             "import time, warnings\n"
             "warnings.simplefilter('ignore')\n"
             f"t0 = time.{timer}()\n"
-            f"{import_statement(lib)}\n"
+            f"{IMPORTS[lib]}\n"
             f"print(time.{timer}() - t0)\n"
         )
         for lib in libs
@@ -1070,14 +1069,6 @@ def measure_imports(libs: Iterable[str], repeats: int, clock: str) -> dict[str, 
                 lib_runs.append(int(proc.stdout) / 1e6)
     pycache.cleanup()
     return {lib: statistics.median(r) if r else None for lib, r in runs.items()}
-
-
-def import_statement(lib: str) -> str:
-    if lib == "ostiary" and importlib.util.find_spec("ostiary.jose.jwe") is not None:
-        # By module path: `from ostiary.jose import jwe` recurses in the package's lazy
-        # __getattr__ (reported to the lead).
-        return "from ostiary.jose import jwk, jws, jwt\nimport ostiary.jose.jwe"
-    return IMPORTS[lib]
 
 
 class _MallInfo2(ctypes.Structure):
@@ -1431,8 +1422,7 @@ def render(
                 lib if lib == "cryptography" else TITLES[lib],
                 "—" if ms is None else f"{ms:.1f}",
                 "—" if ms is None or base is None or lib == "cryptography" else f"{ms - base:+.1f}",
-                f"`{import_statement(lib).splitlines()[0]}`"
-                + (" …" if "\n" in import_statement(lib) else ""),
+                f"`{IMPORTS[lib].splitlines()[0]}`" + (" …" if "\n" in IMPORTS[lib] else ""),
             ]
             for lib, ms in imports.items()
         ]
