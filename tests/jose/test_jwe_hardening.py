@@ -95,23 +95,22 @@ def test_allowlists_are_required() -> None:
 
 
 @pytest.mark.parametrize(
-    ("algorithms", "encryptions", "error"),
-    [
-        ([], ["A256GCM"], ValueError),
-        (["dir"], [], ValueError),
-        ("dir", ["A256GCM"], TypeError),  # a string would match by substring
-        (["dir"], "A256GCM", TypeError),
-        (["none"], ["A256GCM"], ValueError),
-        (["dir", "HS256"], ["A256GCM"], ValueError),
-        (["dir"], ["A256GCM", "none"], ValueError),
-    ],
-    ids=["no-algs", "no-encs", "alg-string", "enc-string", "none", "jws-alg", "enc-none"],
+    ("algorithms", "encryptions"),
+    [([], ["A256GCM"]), (["dir"], []), ("dir", ["A256GCM"]), (["dir"], "A256GCM")],
+    ids=["no-algs", "no-encs", "alg-string", "enc-string"],  # a string matches by substring
 )
-def test_allowlist_mistakes_are_programmer_errors(
-    algorithms: Any, encryptions: Any, error: type[Exception]
-) -> None:
-    with pytest.raises(error):
+def test_allowlist_mistakes_are_programmer_errors(algorithms: Any, encryptions: Any) -> None:
+    with pytest.raises(TypeError):
         jwe.decrypt(dir_token(), SECRET, algorithms=algorithms, encryptions=encryptions)
+    with pytest.raises(TypeError):
+        jwe.decrypt_json({}, SECRET, algorithms=algorithms, encryptions=encryptions)
+
+
+def test_allowlist_of_jws_names_explains_itself() -> None:
+    with pytest.raises(UnsupportedAlgorithm, match="HS256"):
+        jwe.decrypt(dir_token(), SECRET, algorithms=["HS256", "none"], encryptions=["A256GCM"])
+    with pytest.raises(UnsupportedAlgorithm, match="A256CTR"):
+        jwe.decrypt(dir_token(), SECRET, algorithms=["dir"], encryptions=["A256CTR"])
 
 
 def test_alg_none_is_not_jwe() -> None:

@@ -144,17 +144,19 @@ _ENC_NAMES: Final = frozenset(CONTENT_ENCRYPTION)
 
 
 def _check_allowlists(algorithms: Collection[str], encryptions: Collection[str]) -> None:
-    # A string would pass `in` tests by substring ("RSA-OAEP" in "RSA-OAEP-256").
-    if isinstance(algorithms, _TEXT) or isinstance(encryptions, _TEXT):
-        raise TypeError("algorithms and encryptions must be lists of names, not strings")
-    if not algorithms or not encryptions:
-        raise ValueError("algorithms and encryptions must each name at least one algorithm")
-    if not _ALG_NAMES.issuperset(algorithms):
-        unknown = sorted(set(algorithms) - _ALG_NAMES)
-        raise ValueError(f"algorithms names {unknown}, which are not JWE key algorithms")
-    if not _ENC_NAMES.issuperset(encryptions):
-        unknown = sorted(set(encryptions) - _ENC_NAMES)
-        raise ValueError(f"encryptions names {unknown}, which are not JWE content algorithms")
+    # The same rule as JWS. A string would pass `in` tests by substring ("RSA-OAEP" is in
+    # "RSA-OAEP-256"), and an empty list is a mistake, not a policy.
+    if isinstance(algorithms, _TEXT) or not algorithms:
+        raise TypeError('algorithms= must be a non-empty list of names, e.g. ["RSA-OAEP-256"]')
+    if isinstance(encryptions, _TEXT) or not encryptions:
+        raise TypeError('encryptions= must be a non-empty list of names, e.g. ["A256GCM"]')
+
+
+def _not_allowed(kind: str, name: object, allowed: Collection[str]) -> UnsupportedAlgorithm:
+    known = _ALG_NAMES if kind == "algorithm" else _ENC_NAMES
+    unknown = sorted(str(item) for item in set(allowed) - known)
+    hint = f"; the allowed list also names {unknown}, which JWE does not define" if unknown else ""
+    return UnsupportedAlgorithm(f"JWE {kind} {name!r} is not allowed{hint}")
 
 
 def _encryption(enc: str) -> ContentEncryption:
@@ -201,12 +203,36 @@ def _unfit(
     return km.unfit(key, ce, params)
 
 
+# Verdicts of `_unfit` for single keys, by (id(key), alg, enc, decrypting). Each entry holds
+# its key, so an id cannot be reused while its verdict is cached. JWKs are never mutated.
+_FIT_CACHE: dict[tuple[int, str, str, bool], JWK] = {}
+_FIT_CACHE_MAX: Final = 256
+
+
+def _check_key(
+    key: JWK,
+    km: KeyManagement,
+    ce: ContentEncryption,
+    params: Params | None,
+    *,
+    decrypting: bool,
+) -> None:
+    slot = (id(key), km.name, ce.name, decrypting)
+    if _FIT_CACHE.get(slot) is key:
+        return
+    problem = _unfit(key, km, ce, params, decrypting=decrypting)
+    if problem is not None:
+        raise InvalidKey(problem)
+    if params is None or params.epk is None:  # an ECDH verdict depends on the token's curve
+        if len(_FIT_CACHE) >= _FIT_CACHE_MAX:
+            _FIT_CACHE.clear()
+        _FIT_CACHE[slot] = key
+
+
 def _encryption_key(key: KeyInput, km: KeyManagement, ce: ContentEncryption) -> JWK:
-    keys = coerce_keys(key)
+    keys = key if isinstance(key, JWK) else coerce_keys(key)
     if isinstance(keys, JWK):
-        problem = _unfit(keys, km, ce, None, decrypting=False)
-        if problem is not None:
-            raise InvalidKey(problem)
+        _check_key(keys, km, ce, None, decrypting=False)
         return keys
     for candidate in keys:
         if _unfit(candidate, km, ce, None, decrypting=False) is None:
@@ -222,9 +248,7 @@ def _decryption_keys(
     params: Params,
 ) -> Sequence[JWK]:
     if isinstance(keys, JWK):
-        problem = _unfit(keys, km, ce, params, decrypting=True)
-        if problem is not None:
-            raise InvalidKey(problem)
+        _check_key(keys, km, ce, params, decrypting=True)
         return (keys,)
     found: list[JWK] = []
     for kty in (params.epk.kty,) if params.epk is not None else km.key_types:
@@ -305,6 +329,10 @@ def _deflate(data: bytes) -> bytes:
 
 
 def _compact_text(token: object, max_size: int) -> str:
+    if type(token) is str:
+        if len(token) > max_size:
+            raise TokenTooLarge(f"the token is larger than {max_size} bytes")
+        return token
     if isinstance(token, _BINARY):
         if len(token) > max_size:
             raise TokenTooLarge(f"the token is larger than {max_size} bytes")
@@ -322,13 +350,16 @@ def _compact_text(token: object, max_size: int) -> str:
 def _decrypt_compact(
     token: str | bytes,
     key: KeyInput,
-    *,
     algorithms: Collection[str],
     encryptions: Collection[str],
-    max_size: int,
-    max_decompressed_size: int,
-    max_pbes2_count: int,
+    limits: tuple[int, int, int],
 ) -> tuple[bytes, _Protected]:
+    """The shared body of `decrypt` and `decrypt_compact`.
+
+    `limits` is (max_size, max_decompressed_size, max_pbes2_count), positional because this
+    is the hot path.
+    """
+    max_size, max_decompressed_size, max_pbes2_count = limits
     text = _compact_text(token, max_size)
     _check_allowlists(algorithms, encryptions)
     parts = text.split(".")
@@ -337,9 +368,9 @@ def _decrypt_compact(
     segment, ek_part, iv_part, ct_part, tag_part = parts
     protected = _read_compact_header(segment)
     if protected.alg not in algorithms:
-        raise UnsupportedAlgorithm(f"JWE algorithm {protected.alg!r} is not allowed")
+        raise _not_allowed("algorithm", protected.alg, algorithms)
     if protected.enc not in encryptions:
-        raise UnsupportedAlgorithm(f"JWE content encryption {protected.enc!r} is not allowed")
+        raise _not_allowed("content encryption", protected.enc, encryptions)
     km = KEY_MANAGEMENT[protected.alg]
     ce = CONTENT_ENCRYPTION[protected.enc]
     params = km.read(protected.header, max_pbes2_count)
@@ -349,7 +380,8 @@ def _decrypt_compact(
     ciphertext = b64decode(ct_part, "JWE ciphertext")
     tag = b64decode(tag_part, "JWE authentication tag")
     _check_lengths(ce, iv, tag)
-    candidates = _decryption_keys(coerce_keys(key), km, ce, protected.kid, params)
+    keys = key if isinstance(key, JWK) else coerce_keys(key)
+    candidates = _decryption_keys(keys, km, ce, protected.kid, params)
     if params.p2c:
         _spend_pbes2(params, len(candidates), max_pbes2_count)
     plaintext = _open(
@@ -384,15 +416,8 @@ def decrypt(
     plaintext = jwe.decrypt(token, key, algorithms=["RSA-OAEP-256"], encryptions=["A256GCM"])
     ```
     """
-    return _decrypt_compact(
-        token,
-        key,
-        algorithms=algorithms,
-        encryptions=encryptions,
-        max_size=max_size,
-        max_decompressed_size=max_decompressed_size,
-        max_pbes2_count=max_pbes2_count,
-    )[0]
+    limits = (max_size, max_decompressed_size, max_pbes2_count)
+    return _decrypt_compact(token, key, algorithms, encryptions, limits)[0]
 
 
 def decrypt_compact(
@@ -409,15 +434,8 @@ def decrypt_compact(
 
     For nested JWTs: the caller checks `cty`.
     """
-    plaintext, protected = _decrypt_compact(
-        token,
-        keys,
-        algorithms=algorithms,
-        encryptions=encryptions,
-        max_size=max_size,
-        max_decompressed_size=max_decompressed_size,
-        max_pbes2_count=max_pbes2_count,
-    )
+    limits = (max_size, max_decompressed_size, max_pbes2_count)
+    plaintext, protected = _decrypt_compact(token, keys, algorithms, encryptions, limits)
     return plaintext, dict(protected.header)
 
 
@@ -524,7 +542,7 @@ def decrypt_json(
         encrypted_key = b64decode(ek_text, "JWE encrypted key") if ek_text else b""
         views.append((alg, kid, joint, encrypted_key))
     if enc is None or enc not in encryptions:
-        raise UnsupportedAlgorithm(f"JWE content encryption {enc!r} is not allowed")
+        raise _not_allowed("content encryption", enc, encryptions)
     ce = CONTENT_ENCRYPTION[enc]
     _check_lengths(ce, iv, tag)
     allowed = [view for view in views if view[0] in algorithms]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +29,17 @@ from ._jwe_content import ContentEncryption, aesgcm_for
 from ._jwk import JWK
 
 
+class EphemeralKey:
+    """The sender's ephemeral public key (`epk`), checked to lie on its curve."""
+
+    __slots__ = ("crv", "kty", "public")
+
+    def __init__(self, kty: str, crv: str, public: Any) -> None:
+        self.kty = kty
+        self.crv = crv
+        self.public = public
+
+
 class Params:
     """The per-algorithm header members of one recipient, checked and decoded."""
 
@@ -37,7 +48,7 @@ class Params:
     def __init__(
         self,
         *,
-        epk: JWK | None = None,
+        epk: EphemeralKey | None = None,
         apu: bytes = b"",
         apv: bytes = b"",
         iv: bytes = b"",
@@ -119,16 +130,18 @@ class KeyManagement(Protocol):
         ...
 
 
-def _header_bytes(header: Mapping[str, Any], name: str, *, required: bool) -> bytes:
+def _header_bytes(
+    header: Mapping[str, Any], name: str, *, required: bool, where: str = "JWE header"
+) -> bytes:
     value = header.get(name)
     if value is None:
         if required:
-            raise InvalidHeader(f"JWE header needs {name!r}")
+            raise InvalidHeader(f"{where} needs {name!r}")
         return b""
     if not isinstance(value, str):
-        raise InvalidHeader(f"JWE header {name!r} must be a base64url string")
+        raise InvalidHeader(f"{where} member {name!r} must be a base64url string")
     try:
-        return b64decode(value, f"JWE header {name!r}")
+        return b64decode(value, f"{where} member {name!r}")
     except MalformedToken as exc:
         raise InvalidHeader(str(exc)) from None
 
@@ -181,18 +194,14 @@ class RsaKeyManagement:
     ) -> tuple[bytes, bytes]:
         if self.name == "RSA1_5":  # pragma: no cover - refused before any key is touched
             raise InvalidKey("RSA1_5 never encrypts")
-        public = key.public_key()
-        if not isinstance(public, rsa.RSAPublicKey):  # pragma: no cover - kty is checked
-            raise InvalidKey(f"{self.name} needs an RSA key")
+        public = cast(rsa.RSAPublicKey, key.public_key())  # kty is checked before: no ABC check
         cek = _random_cek(enc, cek)
         return cek, public.encrypt(cek, self._padding)
 
     def unwrap(
         self, key: JWK, enc: ContentEncryption, params: Params, encrypted_key: bytes
     ) -> bytes:
-        private = key.private_key()
-        if not isinstance(private, rsa.RSAPrivateKey):  # pragma: no cover - kty is checked
-            raise DecryptionFailed()
+        private = cast(rsa.RSAPrivateKey, key.private_key())
         if self.name == "RSA1_5":
             return self._unwrap_pkcs1(private, enc, encrypted_key)
         try:
@@ -360,7 +369,11 @@ _EC_CURVES: Final[dict[str, ec.EllipticCurve]] = {
     "P-384": ec.SECP384R1(),
     "P-521": ec.SECP521R1(),
 }
-_OKP_CURVES: Final = frozenset({"X25519", "X448"})
+_EC_SIZES: Final = {"P-256": 32, "P-384": 48, "P-521": 66}
+_OKP_CURVES: Final[dict[str, tuple[Any, int]]] = {
+    "X25519": (x25519.X25519PublicKey, 32),
+    "X448": (x448.X448PublicKey, 56),
+}
 _ECDH: Final = ec.ECDH()
 
 
@@ -391,15 +404,42 @@ def _agree(private: Any, public: Any) -> bytes:
     try:
         if isinstance(private, ec.EllipticCurvePrivateKey):
             shared: bytes = private.exchange(_ECDH, public)
-        elif isinstance(private, x25519.X25519PrivateKey | x448.X448PrivateKey):
-            shared = private.exchange(public)
-        else:  # pragma: no cover - key types are checked before this point
-            raise DecryptionFailed()
-    except (ValueError, TypeError):
+        else:
+            shared = private.exchange(public)  # X25519 / X448
+    except (ValueError, TypeError, AttributeError):
         raise DecryptionFailed() from None
     if not any(shared):
         raise DecryptionFailed()
     return shared
+
+
+def _epk_member(raw: Mapping[str, Any], name: str, size: int) -> bytes:
+    value = _header_bytes(raw, name, required=True, where="'epk'")
+    if len(value) != size:
+        raise InvalidHeader(f"'epk' member {name!r} must be {size} bytes for {raw['crv']}")
+    return value
+
+
+def _ephemeral_key(raw: Mapping[str, Any]) -> EphemeralKey:
+    """Import `epk`, refusing points off the named curve (the invalid-curve attack)."""
+    kty, crv = raw.get("kty"), raw.get("crv")
+    if kty == "EC" and isinstance(crv, str) and crv in _EC_CURVES:
+        size = _EC_SIZES[crv]
+        point = b"\x04" + _epk_member(raw, "x", size) + _epk_member(raw, "y", size)
+        try:
+            # from_encoded_point checks that the point lies on the curve.
+            public: Any = ec.EllipticCurvePublicKey.from_encoded_point(_EC_CURVES[crv], point)
+        except ValueError:
+            raise InvalidHeader(f"'epk' is not a point on curve {crv}") from None
+        return EphemeralKey("EC", crv, public)
+    if kty == "OKP" and isinstance(crv, str) and crv in _OKP_CURVES and "y" not in raw:
+        public_class, size = _OKP_CURVES[crv]
+        try:
+            public = public_class.from_public_bytes(_epk_member(raw, "x", size))
+        except ValueError:
+            raise InvalidHeader(f"'epk' is not a valid {crv} public key") from None
+        return EphemeralKey("OKP", crv, public)
+    raise InvalidHeader("'epk' must be an EC key on P-256, P-384 or P-521, or an X25519/X448 key")
 
 
 class EcdhEs:
@@ -432,14 +472,7 @@ class EcdhEs:
             raise InvalidHeader(f"{self.name} needs an 'epk' JWK object in the header")
         if "d" in raw:
             raise InvalidHeader("'epk' must be a public key")
-        kty, crv = raw.get("kty"), raw.get("crv")
-        if not ((kty == "EC" and crv in _EC_CURVES) or (kty == "OKP" and crv in _OKP_CURVES)):
-            raise InvalidHeader(f"'epk' must be an EC or OKP key on a curve {self.name} supports")
-        try:
-            # JWK.from_dict refuses points that are not on the named curve (invalid-curve attack).
-            epk = JWK.from_dict(raw)
-        except InvalidKey as exc:
-            raise InvalidHeader(f"'epk' is not a valid public key: {exc}") from None
+        epk = _ephemeral_key(raw)
         apu = _header_bytes(header, "apu", required=False)
         apv = _header_bytes(header, "apv", required=False)
         return Params(epk=epk, apu=apu, apv=apv)
@@ -465,9 +498,10 @@ class EcdhEs:
         apu = _caller_bytes(params, "apu") or b""
         apv = _caller_bytes(params, "apv") or b""
         public = key.public_key()
+        crv = key.crv or ""
         ephemeral: Any
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            ephemeral = ec.generate_private_key(public.curve)
+        if key.kty == "EC":
+            ephemeral = ec.generate_private_key(_EC_CURVES[crv])
             point = ephemeral.public_key().public_bytes(
                 Encoding.X962, PublicFormat.UncompressedPoint
             )
@@ -478,16 +512,14 @@ class EcdhEs:
                 "x": b64encode(point[1 : 1 + size]),
                 "y": b64encode(point[1 + size :]),
             }
-        elif isinstance(public, x25519.X25519PublicKey | x448.X448PublicKey):
+        else:
             ephemeral = (
                 x25519.X25519PrivateKey.generate()
-                if isinstance(public, x25519.X25519PublicKey)
+                if crv == "X25519"
                 else x448.X448PrivateKey.generate()
             )
             raw = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
             out["epk"] = {"kty": "OKP", "crv": key.crv, "x": b64encode(raw)}
-        else:  # pragma: no cover - unfit() refuses other curves first
-            raise InvalidKey(f"{self.name} cannot use this key")
         try:
             derived = self._derive(_agree(ephemeral, public), enc, apu, apv)
         except DecryptionFailed:
@@ -505,9 +537,8 @@ class EcdhEs:
         epk = params.epk
         if epk is None:  # pragma: no cover - read() requires it
             raise DecryptionFailed()
-        derived = self._derive(
-            _agree(key.private_key(), epk.public_key()), enc, params.apu, params.apv
-        )
+        shared = _agree(key.private_key(), epk.public)
+        derived = self._derive(shared, enc, params.apu, params.apv)
         if self.direct:
             return derived
         return _key_unwrap(derived, encrypted_key)
