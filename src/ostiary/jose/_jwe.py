@@ -253,12 +253,16 @@ def _decryption_keys(
     found: list[JWK] = []
     for kty in (params.epk.kty,) if params.epk is not None else km.key_types:
         found += candidate_keys(keys, kid=kid, alg=km.name, kty=kty, op=km.unwrap_op)
-    if km.reuses_key:
-        found += candidate_keys(keys, kid=kid, alg=ce.name, kty="oct", op=km.unwrap_op)
+    if km.reuses_key:  # a `dir` key may carry the enc name as its `alg` (RFC 7517 §4.4)
+        found += [
+            key
+            for key in candidate_keys(keys, kid=kid, alg=ce.name, kty="oct", op=km.unwrap_op)
+            if key.alg == ce.name
+        ]
     usable = [key for key in found if _unfit(key, km, ce, params, decrypting=True) is None]
     if not usable:
         raise KeyNotFound(f"no key in the set can decrypt {km.name} (kid {kid!r})")
-    return list(dict.fromkeys(usable))
+    return usable
 
 
 def _spend_pbes2(params: Params, attempts: int, budget: int) -> int:
