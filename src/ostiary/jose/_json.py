@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from ._errors import MalformedToken
@@ -51,26 +50,29 @@ def loads_object(data: bytes | str, what: str) -> dict[str, Any]:
 
 if _orjson is not None:
     _orjson_loads = _orjson.loads
+    _orjson_dumps = _orjson.dumps
     _orjson_error = _orjson.JSONDecodeError
 
     def loads_claims(data: bytes, what: str) -> dict[str, Any]:
         """Parse a JWT claims set; duplicate claim names are refused (RFC 7519 §4)."""
-        # orjson silently keeps the last duplicate, so a quick scan decides whether the
-        # strict parser must look: a duplicate needs at least two identical `"name":` runs.
         try:
             value = _orjson_loads(data)
         except _orjson_error:
             return loads_object(data, what)
-        if not isinstance(value, dict):
+        if type(value) is not dict:
             raise MalformedToken(f"{what} must be a JSON object")
-        if _may_hide_duplicates(value, data):
+        # orjson keeps the last of duplicate names and turns integers beyond 64 bits into
+        # floats. Re-encoding never lengthens a float-free parse (whitespace, escapes and
+        # number spellings only shrink), so a shorter re-encoding means a member was dropped.
+        # Escapes and floats are rare in claims: those inputs go to the strict parser.
+        if b"\\" in data or len(_orjson_dumps(value)) != len(data) or _has_float(value):
             return loads_object(data, what)
         return value
 
     def dumps(value: object) -> bytes:
         """Serialize compactly as UTF-8 JSON."""
         try:
-            out: bytes = _orjson.dumps(value)
+            out: bytes = _orjson_dumps(value)
         except TypeError:
             return _dumps_std(value)
         # orjson writes NaN and Infinity as null; the strict encoder refuses them instead.
@@ -86,40 +88,12 @@ else:  # pragma: no cover - exercised by the architecture test in a subprocess
         return _dumps_std(value)
 
 
-def _may_hide_duplicates(value: dict[str, Any], data: bytes) -> bool:
-    # orjson collapses duplicates, so more raw `:` than parsed members plus colons inside
-    # strings means a duplicate existed somewhere. Escapes can spell a colon without a raw
-    # `:`, so any backslash sends the input to the strict parser. orjson also turns integers
-    # beyond 64 bits into floats, so any float does too (_count_members reports -1).
-    if b"\\" in data:
-        return True
-    count = _count_members(value)
-    return count < 0 or data.count(b":") != count
-
-
-def _count_members(value: object) -> int:
-    """Members plus colons inside strings; -1 when a float makes the parse suspect."""
-    if isinstance(value, dict):
-        n = len(value) + "".join(value).count(":")
-        items: Iterable[object] = value.values()
-    elif isinstance(value, list):
-        n, items = 0, value
-    elif isinstance(value, str):
-        return value.count(":")
-    else:
-        return -1 if isinstance(value, float) else 0
-    for item in items:
+def _has_float(value: Any) -> bool:
+    for item in value.values() if type(value) is dict else value:
         kind = type(item)
-        if kind is str:
-            n += item.count(":")  # type: ignore[attr-defined]
-        elif kind is float:
-            return -1
-        elif kind is dict or kind is list:
-            inner = _count_members(item)
-            if inner < 0:
-                return -1
-            n += inner
-    return n
+        if kind is float or ((kind is dict or kind is list) and _has_float(item)):
+            return True
+    return False
 
 
 def _dumps_std(value: object) -> bytes:

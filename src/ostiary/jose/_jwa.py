@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
-from typing import Final
+from hmac import compare_digest
+from typing import Final, cast
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -44,27 +44,40 @@ class SignatureAlgorithm:
 class HMACAlgorithm(SignatureAlgorithm):
     """HS256/384/512. The secret must be at least as long as the hash (RFC 7518 §3.2)."""
 
-    __slots__ = ("digest", "size")
+    __slots__ = ("hash", "size")
 
-    def __init__(self, name: str, digest: str, size: int) -> None:
-        self.name, self.kty, self.digest, self.size = name, "oct", digest, size
+    def __init__(self, name: str, hash_alg: hashes.HashAlgorithm) -> None:
+        self.name, self.kty, self.hash, self.size = name, "oct", hash_alg, hash_alg.digest_size
 
-    def _secret(self, key: JWK, signing: bool) -> bytes:
-        secret = key.secret()
+    def _mac(self, key: JWK, signing: bool) -> hmac.HMAC:
+        secret = key._secret
+        if secret is None:
+            raise InvalidKey(f"{self.name} needs a symmetric key, not {key.kty}")
         if len(secret) < self.size and (signing or not key.legacy_short_secret):
             raise InvalidKey(
                 f"{self.name} needs a secret of at least {self.size} bytes; "
                 "to verify tokens made with a legacy short secret, import it with "
                 "JWK.from_secret(..., legacy_short_secret=True)"
             )
-        return secret
+        # A keyed context is copied per message: keying costs more than the MAC itself.
+        macs = key._macs
+        if macs is None:
+            macs = key._macs = {}
+        ctx = macs.get(self.name)
+        if ctx is None:
+            ctx = macs[self.name] = hmac.HMAC(secret, self.hash)
+        mac: hmac.HMAC = ctx.copy()
+        return mac
 
     def sign(self, key: JWK, data: bytes) -> bytes:
-        return hmac.digest(self._secret(key, True), data, self.digest)
+        mac = self._mac(key, True)
+        mac.update(data)
+        return mac.finalize()
 
     def verify(self, key: JWK, data: bytes, signature: bytes) -> bool:
-        expected = hmac.digest(self._secret(key, False), data, self.digest)
-        return hmac.compare_digest(expected, signature)
+        mac = self._mac(key, False)
+        mac.update(data)
+        return compare_digest(mac.finalize(), signature)
 
 
 class RSAAlgorithm(SignatureAlgorithm):
@@ -89,9 +102,10 @@ class RSAAlgorithm(SignatureAlgorithm):
         return private.sign(data, self.pss, self.hash)
 
     def verify(self, key: JWK, data: bytes, signature: bytes) -> bool:
-        public = key.public_key()
-        if not isinstance(public, rsa.RSAPublicKey):
+        if key.kty != "RSA":
             raise InvalidKey(f"{self.name} needs an RSA key")
+        # kty RSA guarantees an RSA public key; an ABC isinstance check costs a microsecond.
+        public = cast(rsa.RSAPublicKey, key._public)
         if len(signature) != (public.key_size + 7) // 8:
             return False
         try:
@@ -136,9 +150,7 @@ class ECDSAAlgorithm(SignatureAlgorithm):
         # r and s outside [1, n-1] are never valid (the "psychic signatures" class of bugs).
         if not (0 < r < self.order and 0 < s < self.order):
             return False
-        public = key.public_key()
-        if not isinstance(public, ec.EllipticCurvePublicKey):  # pragma: no cover
-            return False
+        public = cast(ec.EllipticCurvePublicKey, key._public)  # crv checked above
         try:
             public.verify(encode_dss_signature(r, s), data, self.ecdsa)
         except InvalidSignature:
@@ -172,9 +184,7 @@ class EdDSAAlgorithm(SignatureAlgorithm):
     def verify(self, key: JWK, data: bytes, signature: bytes) -> bool:
         if key.crv not in self.curves:
             return False
-        public = key.public_key()
-        if not isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-            return False  # pragma: no cover - crv was checked
+        public = cast(ed25519.Ed25519PublicKey | ed448.Ed448PublicKey, key._public)
         try:
             public.verify(signature, data)
         except InvalidSignature:
@@ -197,9 +207,9 @@ _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8C
 SIGNATURE_ALGORITHMS: Final[dict[str, SignatureAlgorithm]] = {
     alg.name: alg
     for alg in (
-        HMACAlgorithm("HS256", "sha256", 32),
-        HMACAlgorithm("HS384", "sha384", 48),
-        HMACAlgorithm("HS512", "sha512", 64),
+        HMACAlgorithm("HS256", hashes.SHA256()),
+        HMACAlgorithm("HS384", hashes.SHA384()),
+        HMACAlgorithm("HS512", hashes.SHA512()),
         RSAAlgorithm("RS256", hashes.SHA256(), pss=False),
         RSAAlgorithm("RS384", hashes.SHA384(), pss=False),
         RSAAlgorithm("RS512", hashes.SHA512(), pss=False),

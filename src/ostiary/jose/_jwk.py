@@ -167,6 +167,7 @@ class JWK:
 
     __slots__ = (
         "_d",
+        "_macs",
         "_private",
         "_public",
         "_secret",
@@ -192,6 +193,7 @@ class JWK:
     _secret: bytes | None
     _d: dict[str, Any]
     _thumbprint: str | None
+    _macs: dict[str, Any] | None
 
     def __init__(
         self,
@@ -221,6 +223,7 @@ class JWK:
         self._secret = secret
         self._d = dict(extra) if extra else {}
         self._thumbprint = None
+        self._macs = None  # keyed HMAC contexts by alg, filled by the HMAC algorithms
 
     # -- construction -------------------------------------------------------------------
 
