@@ -62,10 +62,13 @@ if _orjson is not None:
         if type(value) is not dict:
             raise MalformedToken(f"{what} must be a JSON object")
         # orjson keeps the last of duplicate names and turns integers beyond 64 bits into
-        # floats. Re-encoding never lengthens a float-free parse (whitespace, escapes and
-        # number spellings only shrink), so a shorter re-encoding means a member was dropped.
-        # Escapes and floats are rare in claims: those inputs go to the strict parser.
-        if b"\\" in data or len(_orjson_dumps(value)) != len(data) or _has_float(value):
+        # floats. Re-encoding a float-free parse never lengthens it (whitespace, escapes and
+        # number spellings only shrink), so a re-encoding of the same length means no member
+        # was dropped. Inputs with floats, rare in claims, go to the strict parser.
+        if len(_orjson_dumps(value)) != len(data):
+            return loads_object(data, what)
+        kinds = set(map(type, value.values()))
+        if float in kinds or ((dict in kinds or list in kinds) and _has_float(value)):
             return loads_object(data, what)
         return value
 

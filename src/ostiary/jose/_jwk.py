@@ -172,6 +172,7 @@ class JWK:
         "_public",
         "_secret",
         "_thumbprint",
+        "_verifies",
         "alg",
         "crv",
         "key_ops",
@@ -194,6 +195,7 @@ class JWK:
     _d: dict[str, Any]
     _thumbprint: str | None
     _macs: dict[str, Any] | None
+    _verifies: set[str]
 
     def __init__(
         self,
@@ -224,6 +226,7 @@ class JWK:
         self._d = dict(extra) if extra else {}
         self._thumbprint = None
         self._macs = None  # keyed HMAC contexts by alg, filled by the HMAC algorithms
+        self._verifies = set()  # algs this key passed the verification checks for
 
     # -- construction -------------------------------------------------------------------
 

@@ -93,12 +93,15 @@ def verify_signature(
     """Try the keys that may verify this header; return the one that did."""
     alg = impl.name
     if type(keys) is JWK:
-        # A lone key is the common case: skip building a candidate list.
-        if not impl.accepts(keys) or (keys.alg is not None and keys.alg != alg):
-            crv = f" {keys.crv}" if keys.crv else ""
-            raise InvalidKey(f"the key ({keys.kty}{crv}, alg {keys.alg}) cannot verify {alg}")
-        if not keys.allows("verify"):
-            raise InvalidKey("the key's 'use' or 'key_ops' does not allow verification")
+        # A lone key is the common case: skip building a candidate list, and remember that
+        # the key passed its checks for this alg (keys never change after creation).
+        if alg not in keys._verifies:
+            if not impl.accepts(keys) or (keys.alg is not None and keys.alg != alg):
+                crv = f" {keys.crv}" if keys.crv else ""
+                raise InvalidKey(f"the key ({keys.kty}{crv}, alg {keys.alg}) cannot verify {alg}")
+            if not keys.allows("verify"):
+                raise InvalidKey("the key's 'use' or 'key_ops' does not allow verification")
+            keys._verifies.add(alg)
         if impl.verify(keys, signing_input, signature):
             return keys
         raise BadSignature()
@@ -209,6 +212,8 @@ def verify(
 
 def split_token(token: str | bytes, max_size: int) -> list[str]:
     """Size-check a compact serialization, require ASCII, and split it at the dots."""
+    if type(token) is str and len(token) <= max_size and token.isascii():
+        return token.split(".")
     if isinstance(token, bytes | bytearray):
         if len(token) > max_size:
             raise TokenTooLarge(f"the token is larger than {max_size} bytes")

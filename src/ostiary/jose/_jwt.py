@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from ._b64 import b64decode, b64encode
 from ._errors import (
@@ -133,7 +133,8 @@ def decode(
     `typ` makes that check mandatory. A nested (signed, then encrypted) JWT needs
     `decrypt_key`, `decrypt_algorithms` and `encryptions`.
     """
-    check_algorithms(algorithms)
+    if not algorithms or isinstance(algorithms, str | bytes):
+        check_algorithms(algorithms)
     if leeway < 0:
         raise ValueError("leeway must not be negative")
     pieces = split_token(token, max_size)
@@ -156,17 +157,7 @@ def decode(
     if typ is not None:
         _check_typ(header.get("typ"), typ)
     claims = loads_claims(b64decode(encoded, "payload"), "claims set")
-    validate_claims(
-        claims,
-        audience=audience,
-        issuer=issuer,
-        subject=subject,
-        leeway=leeway,
-        required=required,
-        require_exp=require_exp,
-        max_age=max_age,
-        now=now,
-    )
+    _validate(claims, audience, issuer, subject, leeway, required, require_exp, max_age, now)
     return claims
 
 
@@ -207,17 +198,15 @@ def _check_typ(actual: object, expected: str) -> None:
         raise InvalidType(f"the token's type is {actual!r}; expected {expected!r}")
 
 
-def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
+def _bad_time(name: str, value: object) -> InvalidClaims:
     if value is None:
-        if name in claims:
-            raise InvalidClaims(f"claim {name!r} must be a number, not null", claim=name)
-        return None
-    if type(value) is int:
-        return value
-    if type(value) is not float or not math.isfinite(value):
-        raise InvalidClaims(f"claim {name!r} must be a finite NumericDate", claim=name)
-    return value
+        return InvalidClaims(f"claim {name!r} must be a number, not null", claim=name)
+    return InvalidClaims(f"claim {name!r} must be a finite NumericDate", claim=name)
+
+
+def _is_numeric_date(value: object) -> TypeGuard[int | float]:
+    kind = type(value)
+    return kind is int or (kind is float and math.isfinite(value))  # type: ignore[arg-type]
 
 
 def validate_claims(
@@ -233,47 +222,75 @@ def validate_claims(
     now: float | None = None,
 ) -> None:
     """Check a claims set's times and the expectations passed; raise `InvalidClaims`."""
+    _validate(claims, audience, issuer, subject, leeway, required, require_exp, max_age, now)
+
+
+def _validate(  # noqa: PLR0917 - positional on purpose: it runs on every request
+    claims: Mapping[str, Any],
+    audience: str | Collection[str] | None,
+    issuer: str | Collection[str] | None,
+    subject: str | None,
+    leeway: float,
+    required: Iterable[str],
+    require_exp: bool,
+    max_age: float | None,
+    now: float | None,
+) -> None:
+    # One flat function: this runs on every request an API serves.
     if now is None:
         now = time.time()
     for name in required:
         if claims.get(name) is None:
             raise MissingClaim(f"the token has no {name!r} claim", claim=name)
-    exp = _time_claim(claims, "exp")
-    if exp is None:
-        if require_exp:
-            raise MissingClaim("the token has no 'exp' claim", claim="exp")
-    elif now - leeway >= exp:  # RFC 7519 §4.1.4: "on or after" exp is expired
-        raise ExpiredToken("the token has expired", claim="exp")
-    nbf = _time_claim(claims, "nbf")
-    if nbf is not None and now + leeway < nbf:
-        raise ImmatureToken("the token is not valid yet (nbf)", claim="nbf")
-    iat = _time_claim(claims, "iat")
-    if iat is not None and iat > now + leeway:
-        raise ImmatureToken("the token was issued in the future (iat)", claim="iat")
+    get = claims.get
+    exp = get("exp")
+    if exp is not None or "exp" in claims:
+        if type(exp) is not int and not _is_numeric_date(exp):
+            raise _bad_time("exp", exp)
+        if now - leeway >= exp:  # RFC 7519 §4.1.4: "on or after" exp is expired
+            raise ExpiredToken("the token has expired", claim="exp")
+    elif require_exp:
+        raise MissingClaim("the token has no 'exp' claim", claim="exp")
+    nbf = get("nbf")
+    if nbf is not None or "nbf" in claims:
+        if type(nbf) is not int and not _is_numeric_date(nbf):
+            raise _bad_time("nbf", nbf)
+        if now + leeway < nbf:
+            raise ImmatureToken("the token is not valid yet (nbf)", claim="nbf")
+    iat = get("iat")
+    if iat is not None or "iat" in claims:
+        if type(iat) is not int and not _is_numeric_date(iat):
+            raise _bad_time("iat", iat)
+        if iat > now + leeway:
+            raise ImmatureToken("the token was issued in the future (iat)", claim="iat")
     if max_age is not None:
         if iat is None:
             raise MissingClaim("max_age needs the 'iat' claim", claim="iat")
         if now - leeway > iat + max_age:
             raise ExpiredToken("the token is older than max_age", claim="iat")
-    _check_audience(claims, audience)
-    iss = claims.get("iss")
-    if iss is not None and not isinstance(iss, str):
+    aud = get("aud")
+    if type(aud) is str and type(audience) is str:
+        if aud != audience:
+            raise InvalidAudience("the token's audience is not accepted", claim="aud")
+    elif aud is not None or audience is not None or "aud" in claims:
+        _check_audience(claims, audience)
+    iss = get("iss")
+    if iss is not None and type(iss) is not str:
         raise InvalidIssuer("claim 'iss' must be a string", claim="iss")
     if issuer is not None:
         if iss is None:
             raise MissingClaim("the token has no 'iss' claim", claim="iss")
-        accepted = (issuer,) if isinstance(issuer, str) else issuer
-        if iss not in accepted:
+        if iss != issuer and (isinstance(issuer, str) or iss not in issuer):
             raise InvalidIssuer("the token's issuer is not accepted", claim="iss")
-    sub = claims.get("sub")
-    if sub is not None and not isinstance(sub, str):
+    sub = get("sub")
+    if sub is not None and type(sub) is not str:
         raise InvalidClaims("claim 'sub' must be a string", claim="sub")
     if subject is not None and sub != subject:
         if sub is None:
             raise MissingClaim("the token has no 'sub' claim", claim="sub")
         raise InvalidClaims("the token's subject is not the expected one", claim="sub")
-    jti = claims.get("jti")
-    if jti is not None and not isinstance(jti, str):
+    jti = get("jti")
+    if jti is not None and type(jti) is not str:
         raise InvalidClaims("claim 'jti' must be a string", claim="jti")
 
 
