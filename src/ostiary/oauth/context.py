@@ -1,0 +1,47 @@
+"""What every protocol function receives: config, storage, keys, clock, password check."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ostiary.jose.jwk import JWK, JWKSet
+
+from .config import ServerConfig
+from .store import Store
+
+
+class KeyRing(Protocol):
+    """The server's signing keys, decrypted and ready (implemented in `server/`)."""
+
+    async def signing_key(self) -> JWK:
+        """The key that signs now (private, with `kid` and `alg`)."""
+
+    async def published(self) -> JWKSet:
+        """Every public key a verifier may need: next, current and retired-but-unexpired."""
+
+
+class PasswordHasher(Protocol):
+    """Argon2id in production (`server/passwords.py`); the core never sees the algorithm."""
+
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str, password: str) -> bool:
+        """True when the password matches; never raises for a wrong password."""
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    config: ServerConfig
+    store: Store
+    keys: KeyRing
+    passwords: PasswordHasher
+    clock: Callable[[], int] = field(default=_now)
+
+    def now(self) -> int:
+        return self.clock()

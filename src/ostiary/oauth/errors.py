@@ -1,0 +1,98 @@
+"""OAuth errors as RFC 6749 §5.2 / §4.1.2.1 codes: data only; `server/render.py` makes HTTP."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OAuthError(Exception):
+    """Root of every protocol error the core raises for a bad or refused request."""
+
+    error: ClassVar[str] = "invalid_request"  # wire code, stable
+    status: ClassVar[int] = 400
+    redirectable: ClassVar[bool] = True  # may be sent to the client's redirect_uri
+
+    def __init__(self, description: str = "", *, detail: str = "") -> None:
+        super().__init__(description or self.error)
+        self.description = description  # shown to the client (RFC 6749 §5.2 charset)
+        self.detail = detail  # logs only: never rendered
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 §5.2): 401 with a challenge."""
+
+    error = "invalid_client"
+    status = 401
+    redirectable = False
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested resource is unknown or not allowed."""
+
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1."""
+
+    error = "unsupported_token_type"
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+
+
+class SlowDown(OAuthError):
+    """Too many requests; rendered as 429 with Retry-After."""
+
+    error = "slow_down"
+    status = 429
+    redirectable = False
+
+    def __init__(self, description: str = "", *, retry_after: int = 1, detail: str = "") -> None:
+        super().__init__(description, detail=detail)
+        self.retry_after = retry_after
+
+
+class UnregisteredRedirectUri(OAuthError):
+    """Never redirect to a URI we did not verify: shown on an error page instead."""
+
+    error = "invalid_request"
+    redirectable = False
+
+
+class UnknownClient(OAuthError):
+    """The authorization request names no registered client: shown on an error page."""
+
+    error = "invalid_request"
+    redirectable = False

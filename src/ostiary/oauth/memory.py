@@ -1,0 +1,252 @@
+"""`MemoryStore`: the `Store` contract in memory, for tests and a single process.
+
+Each method runs without awaiting inside, so on one event loop every method is atomic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from .models import (
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    CodeConsumption,
+    Consent,
+    IssuedAccessToken,
+    RefreshToken,
+    Rotation,
+    SigningKey,
+    User,
+)
+
+
+class MemoryClientStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, Client] = {}
+
+    async def get(self, client_id: str) -> Client | None:
+        return self._rows.get(client_id)
+
+    async def add(self, client: Client) -> None:
+        if client.client_id in self._rows:
+            raise ValueError(f"client {client.client_id!r} exists")
+        self._rows[client.client_id] = client
+
+    async def list(self) -> Sequence[Client]:
+        return sorted(self._rows.values(), key=lambda c: (c.created_at, c.client_id))
+
+    async def delete(self, client_id: str) -> bool:
+        return self._rows.pop(client_id, None) is not None
+
+
+class MemoryUserStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, User] = {}
+
+    async def get(self, user_id: str) -> User | None:
+        return self._rows.get(user_id)
+
+    async def by_username(self, username: str) -> User | None:
+        return next((u for u in self._rows.values() if u.username == username), None)
+
+    async def add(self, user: User) -> None:
+        if user.user_id in self._rows or await self.by_username(user.username):
+            raise ValueError(f"user {user.username!r} exists")
+        self._rows[user.user_id] = user
+
+    async def list(self) -> Sequence[User]:
+        return sorted(self._rows.values(), key=lambda u: u.username)
+
+    async def delete(self, user_id: str) -> bool:
+        return self._rows.pop(user_id, None) is not None
+
+
+class MemoryCodeStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[AuthorizationCode, bool]] = {}
+
+    async def put(self, code: AuthorizationCode) -> None:
+        self._rows[code.code_hash] = (code, False)
+
+    async def consume(self, code_hash: str, *, now: int) -> CodeConsumption:
+        row = self._rows.get(code_hash)
+        if row is None:
+            return CodeConsumption(code=None)
+        code, used = row
+        if used:
+            return CodeConsumption(code=code, replayed=True)
+        if now >= code.expires_at:
+            return CodeConsumption(code=None)
+        self._rows[code_hash] = (code, True)
+        return CodeConsumption(code=code)
+
+
+class MemoryTokenStore:
+    def __init__(self) -> None:
+        # hash -> (token, state) with state "live", "rotated" or "revoked"
+        self._refresh: dict[str, tuple[RefreshToken, str]] = {}
+        self._access: dict[str, IssuedAccessToken] = {}
+        self._revoked_access: dict[str, int] = {}
+        self._revoked_grants: set[str] = set()
+
+    async def add_refresh(self, token: RefreshToken) -> None:
+        self._refresh[token.token_hash] = (token, "live")
+
+    async def rotate_refresh(
+        self, token_hash: str, replacement: RefreshToken, *, now: int
+    ) -> Rotation:
+        row = self._refresh.get(token_hash)
+        if row is None:
+            return Rotation(status="invalid")
+        token, state = row
+        if state == "rotated":
+            return Rotation(status="reused", previous=token)
+        if state == "revoked" or now >= token.expires_at or token.grant_id in self._revoked_grants:
+            return Rotation(status="invalid", previous=token)
+        self._refresh[token_hash] = (token, "rotated")
+        self._refresh[replacement.token_hash] = (replacement, "live")
+        return Rotation(status="rotated", previous=token)
+
+    async def find_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
+        row = self._refresh.get(token_hash)
+        if row is None or row[1] != "live" or now >= row[0].expires_at:
+            return None
+        return None if row[0].grant_id in self._revoked_grants else row[0]
+
+    async def add_access(self, token: IssuedAccessToken) -> None:
+        self._access[token.token_id] = token
+
+    async def find_access(self, token_id: str) -> IssuedAccessToken | None:
+        return self._access.get(token_id)
+
+    async def revoke_access(self, token_id: str, *, expires_at: int, now: int) -> None:
+        self._revoked_access[token_id] = expires_at
+
+    async def revoke_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
+        row = self._refresh.get(token_hash)
+        if row is None:
+            return None
+        self._refresh[token_hash] = (row[0], "revoked")
+        return row[0]
+
+    async def revoke_grant(self, grant_id: str, *, now: int) -> int:
+        self._revoked_grants.add(grant_id)
+        count = 0
+        for key, (token, state) in list(self._refresh.items()):
+            if token.grant_id == grant_id and state != "revoked":
+                self._refresh[key] = (token, "revoked")
+                count += 1
+        for token_id, access in self._access.items():
+            if access.grant_id == grant_id and token_id not in self._revoked_access:
+                self._revoked_access[token_id] = access.expires_at
+                count += 1
+        return count
+
+    async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:
+        return token_id in self._revoked_access or (
+            grant_id is not None and grant_id in self._revoked_grants
+        )
+
+    async def purge_expired(self, *, now: int) -> int:
+        gone = [k for k, (t, _) in self._refresh.items() if now >= t.expires_at]
+        gone_access = [k for k, t in self._access.items() if now >= t.expires_at]
+        gone_revoked = [k for k, exp in self._revoked_access.items() if now >= exp]
+        for key in gone:
+            del self._refresh[key]
+        for key in gone_access:
+            del self._access[key]
+        for key in gone_revoked:
+            del self._revoked_access[key]
+        return len(gone) + len(gone_access) + len(gone_revoked)
+
+
+class MemoryConsentStore:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], Consent] = {}
+
+    async def get(self, user_id: str, client_id: str) -> Consent | None:
+        return self._rows.get((user_id, client_id))
+
+    async def put(self, consent: Consent) -> None:
+        self._rows[(consent.user_id, consent.client_id)] = consent
+
+    async def revoke(self, user_id: str, client_id: str) -> bool:
+        return self._rows.pop((user_id, client_id), None) is not None
+
+    async def list_for_user(self, user_id: str) -> Sequence[Consent]:
+        return [c for (uid, _), c in self._rows.items() if uid == user_id]
+
+
+class MemoryKeyStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, SigningKey] = {}
+
+    async def add(self, key: SigningKey) -> None:
+        if key.kid in self._rows:
+            raise ValueError(f"key {key.kid!r} exists")
+        self._rows[key.kid] = key
+
+    async def list(self) -> Sequence[SigningKey]:
+        return sorted(self._rows.values(), key=lambda k: (k.created_at, k.kid), reverse=True)
+
+    async def update(self, key: SigningKey) -> None:
+        if key.kid not in self._rows:
+            raise ValueError(f"key {key.kid!r} does not exist")
+        self._rows[key.kid] = key
+
+
+class MemoryReplayStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, int] = {}
+
+    async def first_use(self, key: str, *, expires_at: int, now: int) -> bool:
+        seen = self._rows.get(key)
+        if seen is not None and seen > now:
+            return False
+        self._rows[key] = expires_at
+        return True
+
+
+class MemoryThrottleStore:
+    def __init__(self) -> None:
+        self._hits: dict[str, list[int]] = {}
+
+    async def hit(self, key: str, *, now: int, window: int) -> int:
+        hits = [t for t in self._hits.get(key, []) if t > now - window]
+        hits.append(now)
+        self._hits[key] = hits
+        return len(hits)
+
+    async def count(self, key: str, *, now: int, window: int) -> int:
+        return sum(1 for t in self._hits.get(key, []) if t > now - window)
+
+    async def reset(self, key: str) -> None:
+        self._hits.pop(key, None)
+
+
+class MemoryAuditLog:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record(self, event: AuditEvent) -> None:
+        self.events.append(dataclasses.replace(event, detail=dict(event.detail)))
+
+    async def tail(self, limit: int = 50) -> Sequence[AuditEvent]:
+        return self.events[-limit:]
+
+
+class MemoryStore:
+    """Every store in memory."""
+
+    def __init__(self) -> None:
+        self.clients = MemoryClientStore()
+        self.users = MemoryUserStore()
+        self.codes = MemoryCodeStore()
+        self.tokens = MemoryTokenStore()
+        self.consents = MemoryConsentStore()
+        self.keys = MemoryKeyStore()
+        self.replay = MemoryReplayStore()
+        self.throttle = MemoryThrottleStore()
+        self.audit = MemoryAuditLog()

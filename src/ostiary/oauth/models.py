@@ -1,0 +1,164 @@
+"""What the authorization server stores, as frozen dataclasses. ORM rows never leave `store/`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+TokenFormat = Literal["jwt", "opaque"]
+
+GRANT_TYPES: Final = frozenset(
+    {"authorization_code", "client_credentials", "refresh_token", "password"}
+)
+AUTH_METHODS: Final = frozenset(
+    {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Client:
+    """A registered application. Public clients (`auth_method == "none"`) have no secret."""
+
+    client_id: str
+    name: str
+    auth_method: AuthMethod
+    secret_hash: str | None = None  # see oauth/client_secrets.py; never the secret itself
+    redirect_uris: tuple[str, ...] = ()
+    grant_types: frozenset[str] = frozenset({"authorization_code", "refresh_token"})
+    scopes: frozenset[str] = frozenset()  # what this client may ever be given
+    jwks: Mapping[str, Any] | None = None  # public keys for private_key_jwt
+    token_format: TokenFormat = "jwt"
+    legacy_password_grant: bool = False  # the password grant, only by explicit opt-in
+    created_at: int = 0
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_method == "none"
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    """A resource owner. `password_hash` is an Argon2id PHC string."""
+
+    user_id: str
+    username: str
+    password_hash: str
+    created_at: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthorizationCode:
+    """An issued code, stored by the hash of its value (RFC 6749 §4.1.2, at most 60 s)."""
+
+    code_hash: str
+    grant_id: str  # ties every token this code produces together, for replay revocation
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: frozenset[str]
+    code_challenge: str  # RFC 7636 S256 only
+    resources: tuple[str, ...] = ()  # RFC 8707
+    nonce: str | None = None
+    auth_time: int = 0
+    created_at: int = 0
+    expires_at: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodeConsumption:
+    """What `CodeStore.consume` found: the code, and whether it had been redeemed before."""
+
+    code: AuthorizationCode | None
+    replayed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshToken:
+    """A refresh token, stored by hash. Tokens of one `grant_id` form a rotation family."""
+
+    token_hash: str
+    grant_id: str
+    client_id: str
+    user_id: str | None
+    scope: frozenset[str]
+    resources: tuple[str, ...] = ()
+    created_at: int = 0
+    expires_at: int = 0
+    auth_time: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rotation:
+    """What `TokenStore.rotate_refresh` found.
+
+    `status` is "rotated" (the old token was live and is now spent, the new one stored),
+    "reused" (the old token had already been rotated: the family must be revoked),
+    or "invalid" (unknown, expired or revoked).
+    """
+
+    status: Literal["rotated", "reused", "invalid"]
+    previous: RefreshToken | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuedAccessToken:
+    """An access token the server must be able to find again.
+
+    Opaque tokens are found by `token_id` = hash of the value; JWTs by `token_id` = jti. A JWT
+    is recorded when it belongs to a grant (so a revoked grant makes introspection say
+    inactive); client_credentials JWTs are not recorded unless revoked.
+    """
+
+    token_id: str
+    format: Literal["jwt", "opaque"]
+    client_id: str
+    grant_id: str | None
+    subject: str
+    scope: frozenset[str]
+    audience: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Consent:
+    """A user's remembered approval of scopes for a client."""
+
+    user_id: str
+    client_id: str
+    scope: frozenset[str]
+    granted_at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigningKey:
+    """A server signing key. The private JWK is stored encrypted (`private_jwe`, a JWE).
+
+    Published in the JWKS from `created_at`, signs from `activates_at` until `retires_at`,
+    published until `expires_at` (when every token it signed has expired).
+    """
+
+    kid: str
+    alg: str
+    public_jwk: Mapping[str, Any]
+    private_jwe: str
+    created_at: int
+    activates_at: int
+    retires_at: int | None = None
+    expires_at: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEvent:
+    """One structured audit record. Never holds a secret or a token."""
+
+    event: str  # e.g. "token.issued", "refresh.reuse_detected", "login.failed"
+    at: int
+    client_id: str | None = None
+    user_id: str | None = None
+    grant_id: str | None = None
+    address: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)

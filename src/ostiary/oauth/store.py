@@ -1,0 +1,146 @@
+"""The storage contract the protocol core needs: data access only, no policy.
+
+Every method is atomic on its own. `ostiary.store.SqlStore` implements it on SQLite and
+PostgreSQL; `ostiary.oauth.memory.MemoryStore` in memory, for tests and one-process use.
+Times are integer Unix seconds passed in by the caller; stores never read the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .models import (
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    CodeConsumption,
+    Consent,
+    IssuedAccessToken,
+    RefreshToken,
+    Rotation,
+    SigningKey,
+    User,
+)
+
+
+class ClientStore(Protocol):
+    async def get(self, client_id: str) -> Client | None: ...
+    async def add(self, client: Client) -> None:
+        """Insert; `ValueError` if the client_id exists."""
+
+    async def list(self) -> Sequence[Client]: ...
+    async def delete(self, client_id: str) -> bool:
+        """Remove the client and everything issued to it; False if unknown."""
+
+
+class UserStore(Protocol):
+    async def get(self, user_id: str) -> User | None: ...
+    async def by_username(self, username: str) -> User | None: ...
+    async def add(self, user: User) -> None:
+        """Insert; `ValueError` if the username or user_id exists."""
+
+    async def list(self) -> Sequence[User]: ...
+    async def delete(self, user_id: str) -> bool: ...
+
+
+class CodeStore(Protocol):
+    async def put(self, code: AuthorizationCode) -> None: ...
+    async def consume(self, code_hash: str, *, now: int) -> CodeConsumption:
+        """Mark used and return it atomically.
+
+        First redemption of a live code: `CodeConsumption(code=..., replayed=False)`.
+        A code already redeemed (and not yet purged): `CodeConsumption(code=..., replayed=True)`.
+        Unknown or expired: `CodeConsumption(code=None)`.
+        """
+
+
+class TokenStore(Protocol):
+    async def add_refresh(self, token: RefreshToken) -> None: ...
+    async def rotate_refresh(
+        self, token_hash: str, replacement: RefreshToken, *, now: int
+    ) -> Rotation:
+        """In one transaction: if `token_hash` is live, mark it rotated and store
+        `replacement`; see `Rotation` for the outcomes. The caller has already checked
+        that `replacement` belongs to the same family and client."""
+
+    async def find_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
+        """A live (not rotated, not revoked, not expired) refresh token, or None."""
+
+    async def add_access(self, token: IssuedAccessToken) -> None: ...
+    async def find_access(self, token_id: str) -> IssuedAccessToken | None:
+        """A recorded access token whether or not it is live; see `is_revoked`."""
+
+    async def revoke_access(self, token_id: str, *, expires_at: int, now: int) -> None:
+        """Mark one access token revoked (recording the jti if it was never stored)."""
+
+    async def revoke_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
+        """Revoke one refresh token; return it (None if unknown)."""
+
+    async def revoke_grant(self, grant_id: str, *, now: int) -> int:
+        """Revoke every refresh and access token of a grant (a family); return how many."""
+
+    async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:
+        """True when the access token, or its grant, was revoked."""
+
+    async def purge_expired(self, *, now: int) -> int:
+        """Delete expired codes, tokens and replay entries; return how many rows went."""
+
+
+class ConsentStore(Protocol):
+    async def get(self, user_id: str, client_id: str) -> Consent | None: ...
+    async def put(self, consent: Consent) -> None:
+        """Insert or replace the consent of (user_id, client_id)."""
+
+    async def revoke(self, user_id: str, client_id: str) -> bool: ...
+    async def list_for_user(self, user_id: str) -> Sequence[Consent]: ...
+
+
+class KeyStore(Protocol):
+    async def add(self, key: SigningKey) -> None: ...
+    async def list(self) -> Sequence[SigningKey]:
+        """Every key, newest first, including retired and expired ones."""
+
+    async def update(self, key: SigningKey) -> None:
+        """Replace the row with this kid (to set `retires_at` / `expires_at`)."""
+
+
+class ReplayStore(Protocol):
+    async def first_use(self, key: str, *, expires_at: int, now: int) -> bool:
+        """Atomically record `key` (e.g. a client assertion jti); False if already seen."""
+
+
+class ThrottleStore(Protocol):
+    async def hit(self, key: str, *, now: int, window: int) -> int:
+        """Record one failure for `key`; return failures within the last `window` seconds."""
+
+    async def count(self, key: str, *, now: int, window: int) -> int: ...
+    async def reset(self, key: str) -> None: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+    async def tail(self, limit: int = 50) -> Sequence[AuditEvent]: ...
+
+
+class Store(Protocol):
+    """Everything the core stores, grouped by what it is."""
+
+    @property
+    def clients(self) -> ClientStore: ...
+    @property
+    def users(self) -> UserStore: ...
+    @property
+    def codes(self) -> CodeStore: ...
+    @property
+    def tokens(self) -> TokenStore: ...
+    @property
+    def consents(self) -> ConsentStore: ...
+    @property
+    def keys(self) -> KeyStore: ...
+    @property
+    def replay(self) -> ReplayStore: ...
+    @property
+    def throttle(self) -> ThrottleStore: ...
+    @property
+    def audit(self) -> AuditLog: ...
