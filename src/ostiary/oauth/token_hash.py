@@ -1,0 +1,23 @@
+"""Random token values and the hashes they are stored under.
+
+Codes, refresh tokens and opaque access tokens have 256 bits of entropy, so a plain SHA-256
+is a safe, fast lookup key: there is nothing to brute-force, and a database leak yields no
+usable token (RFC 9700 §4.14.2 recommends storing only hashes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from ostiary.jose._b64 import b64encode
+
+
+def new_token_value(nbytes: int = 32) -> str:
+    """A fresh random token value, base64url (43 characters for 32 bytes)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def hash_token(value: str) -> str:
+    """The lookup hash of a token value: base64url(SHA-256(value))."""
+    return b64encode(hashlib.sha256(value.encode("utf-8")).digest())
