@@ -7,10 +7,9 @@ usable token (RFC 9700 §4.14.2 recommends storing only hashes).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
-
-from ostiary.jose._b64 import b64encode
 
 
 def new_token_value(nbytes: int = 32) -> str:
@@ -20,4 +19,5 @@ def new_token_value(nbytes: int = 32) -> str:
 
 def hash_token(value: str) -> str:
     """The lookup hash of a token value: base64url(SHA-256(value))."""
-    return b64encode(hashlib.sha256(value.encode("utf-8")).digest())
+    digest = hashlib.sha256(value.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
