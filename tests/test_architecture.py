@@ -38,12 +38,13 @@ LAYERS: dict[str, frozenset[str]] = {
             "jinja2",
             "pydantic",
             "pydantic_settings",
+            "argon2",
         }
     ),
     "cli": frozenset(
         {"ostiary.jose", "ostiary.oauth", "ostiary.store", "ostiary.server", "ostiary.protect"}
         | {"uvicorn", "starlette", "jinja2", "pydantic", "pydantic_settings", "sqlalchemy"}
-        | {"alembic", "httpx"}
+        | {"alembic", "httpx", "argon2"}
     ),
 }
 
