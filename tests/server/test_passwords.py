@@ -1,0 +1,163 @@
+"""`Argon2PasswordHasher`: Argon2id PHC strings, no exceptions on bad input, no user oracle."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Callable
+
+import argon2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ostiary.oauth.context import PasswordHasher
+from ostiary.server.passwords import MAX_PASSWORD_LENGTH, Argon2PasswordHasher
+
+# Cheap parameters keep the suite fast; the defaults are checked on their own below.
+FAST = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
+@pytest.fixture(scope="module")
+def hasher() -> Argon2PasswordHasher:
+    return Argon2PasswordHasher(**FAST)
+
+
+def test_fits_the_core_protocol(hasher: Argon2PasswordHasher) -> None:
+    protocol: PasswordHasher = hasher
+    assert protocol.verify(protocol.hash("correct horse"), "correct horse")
+
+
+def test_default_parameters_are_rfc_9106_argon2id() -> None:
+    phc = Argon2PasswordHasher().hash("correct horse battery staple")
+    assert phc.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    params = argon2.extract_parameters(phc)
+    assert (params.salt_len, params.hash_len) == (16, 32)
+
+
+def test_round_trip_and_fresh_salt(hasher: Argon2PasswordHasher) -> None:
+    first, second = hasher.hash("s3cret!"), hasher.hash("s3cret!")
+    assert first != second
+    assert hasher.verify(first, "s3cret!")
+    assert hasher.verify(second, "s3cret!")
+    assert "s3cret!" not in first
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    ["s3cret", "s3cret!!", "S3cret!", " s3cret!", "s3cret!\n", "", "x" * (MAX_PASSWORD_LENGTH + 1)],
+    ids=["prefix", "suffix", "case", "leading-space", "newline", "empty", "oversized"],
+)
+def test_wrong_password_is_false(hasher: Argon2PasswordHasher, attempt: str) -> None:
+    assert hasher.verify(hasher.hash("s3cret!"), attempt) is False
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "not a hash",
+        "$argon2id$v=19$m=1024,t=1,p=1$",
+        "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHRzYWx0$AAAA",
+        "$argon2id$v=19$m=99999999999,t=1,p=1$c2FsdHNhbHRzYWx0$" + "A" * 43,
+        "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        "pbkdf2_sha256$600000$salt$hash",
+        "$argon2id$" + "v" * 100_000,
+    ],
+    ids=["empty", "text", "truncated", "short-tag", "huge-memory", "bcrypt", "pbkdf2", "oversized"],
+)
+def test_damaged_or_foreign_hash_is_false_never_an_exception(
+    hasher: Argon2PasswordHasher, stored: str
+) -> None:
+    assert hasher.verify(stored, "s3cret!") is False
+    assert hasher.needs_rehash(stored) is True
+
+
+def test_unicode_forms_are_one_password(hasher: Argon2PasswordHasher) -> None:
+    composed = "caf\u00e9 na\u00efve"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert composed != decomposed
+    assert hasher.verify(hasher.hash(composed), decomposed)
+    assert hasher.verify(hasher.hash(decomposed), composed)
+
+
+@pytest.mark.parametrize(
+    ("length", "ok"), [(1, True), (MAX_PASSWORD_LENGTH, True), (MAX_PASSWORD_LENGTH + 1, False)]
+)
+def test_length_bounds(hasher: Argon2PasswordHasher, length: int, ok: bool) -> None:
+    password = "p" * length
+    if ok:
+        assert hasher.verify(hasher.hash(password), password)
+    else:
+        with pytest.raises(ValueError, match="longer than"):
+            hasher.hash(password)
+
+
+def test_empty_password_is_refused(hasher: Argon2PasswordHasher) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        hasher.hash("")
+
+
+def test_needs_rehash_follows_the_parameters(hasher: Argon2PasswordHasher) -> None:
+    assert hasher.needs_rehash(hasher.hash("pw")) is False
+    stronger = Argon2PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    assert stronger.needs_rehash(hasher.hash("pw")) is True
+    assert stronger.verify(hasher.hash("pw"), "pw")  # old hashes keep working until upgraded
+
+
+def test_argon2i_hash_verifies_but_needs_rehash(hasher: Argon2PasswordHasher) -> None:
+    legacy = argon2.PasswordHasher(
+        time_cost=1, memory_cost=1024, parallelism=1, type=argon2.Type.I
+    ).hash("pw")
+    assert legacy.startswith("$argon2i$")
+    assert hasher.verify(legacy, "pw")
+    assert hasher.needs_rehash(legacy)
+
+
+def test_dummy_verify_is_always_false(hasher: Argon2PasswordHasher) -> None:
+    assert hasher.dummy_verify() is False
+    assert hasher.dummy_verify("s3cret!") is False
+    assert hasher.dummy_verify("x" * (MAX_PASSWORD_LENGTH * 10)) is False
+
+
+def _fastest(call: Callable[[], object], runs: int = 5) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_unknown_user_costs_what_a_known_user_costs() -> None:
+    """A login for a missing user must not return measurably sooner than a wrong password."""
+    hasher = Argon2PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
+    stored = hasher.hash("s3cret!")
+    known = _fastest(lambda: hasher.verify(stored, "wrong"))
+    unknown = _fastest(lambda: hasher.dummy_verify("wrong"))
+    empty = _fastest(lambda: hasher.verify(stored, ""))
+    assert 0.5 < unknown / known < 2, (known, unknown)
+    assert 0.5 < empty / known < 2, (known, empty)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"time_cost": 0, "memory_cost": 1024, "parallelism": 1},
+        {"time_cost": 1, "memory_cost": 1024, "parallelism": 0},
+        {"time_cost": 1, "memory_cost": 31, "parallelism": 4},
+    ],
+    ids=["no-passes", "no-lanes", "too-little-memory"],
+)
+def test_unsafe_parameters_are_refused(params: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="at least"):
+        Argon2PasswordHasher(**params)
+
+
+@settings(max_examples=25, deadline=None)
+@given(password=st.text(min_size=1, max_size=64))
+def test_any_text_round_trips(password: str) -> None:
+    hasher = Argon2PasswordHasher(**FAST)
+    phc = hasher.hash(password)
+    assert hasher.verify(phc, password)
+    assert not hasher.verify(phc, password + "x")
