@@ -70,6 +70,10 @@ class MemoryCodeStore:
     async def put(self, code: AuthorizationCode) -> None:
         self._rows[code.code_hash] = (code, False)
 
+    async def peek(self, code_hash: str) -> AuthorizationCode | None:
+        row = self._rows.get(code_hash)
+        return None if row is None else row[0]
+
     async def consume(self, code_hash: str, *, now: int) -> CodeConsumption:
         row = self._rows.get(code_hash)
         if row is None:
@@ -114,6 +118,10 @@ class MemoryTokenStore:
         if row is None or row[1] != "live" or now >= row[0].expires_at:
             return None
         return None if row[0].grant_id in self._revoked_grants else row[0]
+
+    async def peek_refresh(self, token_hash: str) -> RefreshToken | None:
+        row = self._refresh.get(token_hash)
+        return None if row is None else row[0]
 
     async def add_access(self, token: IssuedAccessToken) -> None:
         self._access[token.token_id] = token

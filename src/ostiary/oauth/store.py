@@ -54,6 +54,13 @@ class CodeStore(Protocol):
         Unknown or expired: `CodeConsumption(code=None)`.
         """
 
+    async def peek(self, code_hash: str) -> AuthorizationCode | None:
+        """The stored code whether used or expired (until purged), or None; changes nothing.
+
+        Lets the token endpoint check client, redirect_uri and PKCE before `consume`, so a
+        request that fails those checks leaves the code as it was.
+        """
+
 
 class TokenStore(Protocol):
     async def add_refresh(self, token: RefreshToken) -> None: ...
@@ -66,6 +73,11 @@ class TokenStore(Protocol):
 
     async def find_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
         """A live (not rotated, not revoked, not expired) refresh token, or None."""
+
+    async def peek_refresh(self, token_hash: str) -> RefreshToken | None:
+        """The stored refresh token whatever its state (live, rotated, revoked, expired), or
+        None; changes nothing. Lets the refresh grant check the client and scope, and build
+        the replacement, before `rotate_refresh` (which also detects reuse)."""
 
     async def add_access(self, token: IssuedAccessToken) -> None: ...
     async def find_access(self, token_id: str) -> IssuedAccessToken | None:
