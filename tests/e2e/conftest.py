@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 from e2e_server import (
+    SCOPES,
     CallbackServer,
     OstiaryServer,
+    Person,
     postgres_database,
     postgres_unreachable,
     start_server,
@@ -27,7 +29,6 @@ from e2e_server import (
 )
 
 BACKENDS = ("sqlite", "postgresql")
-SCOPES = "read write"
 CRASHED = re.compile(r"Traceback \(most recent call last\)|\" 5\d\d\b")
 
 
@@ -103,12 +104,6 @@ def server(seeded: Seeded) -> Iterator[OstiaryServer]:
     new = server.log()[start:]
     crash = CRASHED.search(new)
     assert crash is None, f"the server crashed or answered 5xx during the test:\n{new[-6000:]}"
-
-
-@dataclass(frozen=True)
-class Person:
-    username: str
-    password: str
 
 
 @pytest.fixture

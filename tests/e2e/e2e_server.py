@@ -28,6 +28,9 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
+from ostiary.jose import jwt
+from ostiary.jose.jwk import JWKSet
+
 SCRIPT = Path(sys.executable).parent / ("ostiary.exe" if os.name == "nt" else "ostiary")
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0  # first start migrates the database and creates the signing key
@@ -35,6 +38,15 @@ STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 60.0
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"  # the cluster CI provides
 PG_CONNECT_TIMEOUT = 3.0
+SCOPES = "read write"  # what every seeded client may ask for
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user made with `ostiary users create`, for one test."""
+
+    username: str
+    password: str
 
 
 class ServerFailed(RuntimeError):
@@ -96,6 +108,18 @@ class OstiaryServer:
         """An endpoint URL from the metadata, e.g. `endpoint("token")`."""
         url: str = self.metadata()[f"{name}_endpoint"]
         return url
+
+    def access_token_claims(self, token: str, *, audience: str | None = None) -> dict[str, Any]:
+        """Verify an RFC 9068 access token against the published JWKS, as an API would."""
+        keys = JWKSet.from_dict(httpx.get(self.metadata()["jwks_uri"], timeout=10).json())
+        return jwt.decode(
+            token,
+            keys,
+            algorithms=["ES256", "RS256", "EdDSA"],
+            audience=audience or self.issuer,
+            issuer=self.issuer,
+            typ="at+jwt",
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
