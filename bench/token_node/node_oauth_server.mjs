@@ -3,7 +3,8 @@
 // Environment: BENCH_FORMAT ("jwt": RS256 JWT access tokens shaped per RFC 9068, signed with
 // node's crypto, or "opaque": the package's own random tokens), BENCH_CLIENT_ID,
 // BENCH_CLIENT_SECRET, BENCH_RESOURCE (the access tokens' audience), BENCH_SCOPES. Listens on
-// 127.0.0.1 on a free port and prints {"port": N} as its first line.
+// 127.0.0.1 on a free port and prints {"port": N} as its first line; GET /jwks publishes the
+// public key so the benchmark can check the tokens it is about to count.
 //
 // The package is framework-free: this file is its model (in memory, Maps) and a bare node:http
 // front. The client secret is kept as a SHA-256 hash and compared in constant time, as Ostiary
@@ -46,7 +47,8 @@ const user = { id: USER_ID };
 const refreshTokens = new Map();
 const accessTokens = new Map();
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwks = { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench-rs256', alg: 'RS256', use: 'sig' }] };
 const jwtHeader = b64url(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'bench-rs256' }));
 
 function rs256AccessToken(tokenClient, tokenUser, scope) {
@@ -151,6 +153,8 @@ const server = http.createServer((req, res) => {
   const url = new URL(req.url, ISSUER);
   if (req.method === 'POST' && url.pathname === '/token') {
     handleToken(req, res).catch(() => send(res, 400, {}, { error: 'invalid_request' }));
+  } else if (req.method === 'GET' && url.pathname === '/jwks') {
+    send(res, 200, {}, jwks);
   } else if (req.method === 'POST' && url.pathname === '/bench/refresh-tokens') {
     const n = Number(url.searchParams.get('n') ?? '0');
     const values = [];

@@ -1,0 +1,1024 @@
+"""Token endpoint throughput of Ostiary side by side with oidc-provider and
+@node-oauth/oauth2-server, all in one run, the same way for every server.
+
+    .venv/bin/python bench/token_endpoint.py              # full run, 15 s per case, ~5 minutes
+    .venv/bin/python bench/token_endpoint.py --quick      # 3 s per case
+    .venv/bin/python bench/token_endpoint.py --targets 'oidc-provider-*,node-oauth-*'
+    .venv/bin/python bench/token_endpoint.py --grants client_credentials --markdown
+    .venv/bin/python bench/token_endpoint.py --profile ostiary-sqlite-es256   # py-spy, top costs
+
+Each server process is pinned to CPU 0 (`taskset -c 0`) and `wrk` to CPU 1, 16 connections on
+127.0.0.1, a warm-up, then the measured window. Two cases per server:
+
+- `client_credentials` with client_secret_basic (RFC 6749 §4.4, §2.3.1);
+- `refresh_token` (RFC 6749 §6), every request with a refresh token never used before: each
+  server mints a pool of refresh tokens before the window, and a wrk Lua script hands out one
+  per request. Should the pool run dry, the script goes on with the rotated tokens the server
+  has just returned (still each used once); the report says how many requests that was.
+
+Before a server is timed it must issue a token of the expected format (a JWT that verifies
+against its JWKS, or an opaque string), refuse a wrong client secret with 401, rotate a refresh
+token, and refuse the rotated one: nobody is measured on an error path or for skipping a check.
+CPU per request is the server's user+system time (/proc/PID/stat, its children included) over
+the window, divided by the tokens it issued.
+"""
+
+# mypy: disable-error-code="import-untyped"
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime
+import fnmatch
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+NODE_DIR = HERE / "token_node"
+VENV_BIN = Path(sys.executable).parent
+OSTIARY = VENV_BIN / "ostiary"
+HOST = "127.0.0.1"
+SERVER_CPU = "0"
+WRK_CPU = "1"
+CONNECTIONS = 16
+SCOPE = "read"
+SCOPES = "read write"
+RESOURCE = "https://api.example"  # the node servers' audience; Ostiary's default is its issuer
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+NPM_TIMEOUT = 300.0
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+POOL_MARGIN = 1.3  # pool = expected requests x margin; the Lua script chains past the end
+POOL_CAP = 60_000
+GRANTS = ("client_credentials", "refresh_token")
+
+Minter = Callable[[int], list[str]]
+
+
+# -- wrk -------------------------------------------------------------------------------------
+
+# Both scripts print one JSON line from done(): wrk's own counters and latency percentiles (µs).
+LUA_DONE = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH-RESULT {"duration_us":%d,"requests":%d,"bytes":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
+    '"p999_us":%d,"mean_us":%.1f,"max_us":%d}\n',
+    summary.duration, summary.requests, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency.mean, latency.max))
+end
+"""
+
+LUA_CLIENT_CREDENTIALS = (
+    r"""
+-- args: the Authorization header value
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = args[1]
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  wrk.body = "grant_type=client_credentials&scope="""
+    + SCOPE
+    + r""""
+end
+"""
+    + LUA_DONE
+)
+
+LUA_REFRESH = (
+    r"""
+-- args: the Authorization header value, a file of refresh tokens (one a line)
+local tokens, head, tail = {}, 1, 0
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = args[1]
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  for line in io.lines(args[2]) do
+    tail = tail + 1
+    tokens[tail] = line
+  end
+end
+function request()
+  local token = tokens[head] or "pool-exhausted"
+  tokens[head] = nil
+  head = head + 1
+  return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. token)
+end
+function response(status, headers, body)
+  -- keep going past the pool's end with the rotated tokens, each still used once
+  if status == 200 then
+    local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
+    if token then
+      tail = tail + 1
+      tokens[tail] = token
+    end
+  end
+end
+"""
+    + LUA_DONE
+)
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    duration: float  # seconds
+    requests: int
+    errors: int  # non-2xx/3xx responses
+    socket_errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+
+    @property
+    def ok(self) -> int:
+        return self.requests - self.errors
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.duration
+
+
+def run_wrk(url: str, script: Path, args: Sequence[str], seconds: float) -> WrkResult:
+    command = [
+        *pin(WRK_CPU),
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "5s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+        "--",
+        *args,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
+    raw = json.loads(lines[-1].removeprefix("BENCH-RESULT "))
+    return WrkResult(
+        duration=raw["duration_us"] / 1e6,
+        requests=raw["requests"],
+        errors=raw["status"],
+        socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        mean_ms=raw["mean_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+    )
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+class BenchError(RuntimeError):
+    """A server did not start, answered wrongly, or a tool is missing."""
+
+
+# Pin only where both CPUs exist; the report says so when they do not.
+PINNING = {int(SERVER_CPU), int(WRK_CPU)} <= os.sched_getaffinity(0) and bool(
+    shutil.which("taskset")
+)
+
+
+def pin(cpu: str) -> list[str]:
+    return ["taskset", "-c", cpu] if PINNING else []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of `pid` and every live descendant (proc(5): utime, stime)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ppid = int(fields[1])
+        children.setdefault(ppid, []).append(int(entry))
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(children.get(current, ()))
+    return total
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM by PID, then SIGKILL if it will not go."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running token endpoint and what the benchmark needs to drive it."""
+
+    key: str
+    product: str
+    storage: str
+    token_format: str  # "RS256 JWT", "ES256 JWT" or "opaque"
+    process: subprocess.Popen[bytes]
+    base_url: str
+    token_url: str
+    jwks_url: str | None
+    client_id: str
+    client_secret: str
+    mint_refresh: Minter
+    log_path: Path
+    audience: str = RESOURCE
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def authorization(self) -> str:
+        # RFC 6749 §2.3.1: form-urlencode, then Basic; our ids and secrets need no escaping
+        raw = f"{self.client_id}:{self.client_secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    @property
+    def expected_alg(self) -> str | None:
+        return None if self.token_format == "opaque" else self.token_format.split()[0]
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    product: str
+    storage: str
+    token_format: str
+    start: Callable[[Target, ExitStack, Path], Server]
+
+
+def ensure_node_modules() -> None:
+    """`npm ci` in bench/token_node unless its node_modules matches the lockfile already."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise BenchError("node and npm are not installed (Debian: apt-get install nodejs npm)")
+    lock = NODE_DIR / "package-lock.json"
+    installed = NODE_DIR / "node_modules" / ".package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    print("installing the node servers' packages (npm ci) ...", file=sys.stderr)
+    done = subprocess.run(
+        ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=NPM_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"npm ci in bench/token_node failed:\n{done.stderr[-2000:]}")
+
+
+def start_node(target: Target, stack: ExitStack, folder: Path) -> Server:
+    script = "node_oauth_server.mjs"
+    if target.product == "oidc-provider":
+        script = "oidc_provider_server.mjs"
+    client_id = "bench-" + secrets.token_hex(4)
+    client_secret = secrets.token_urlsafe(32)
+    env = dict(
+        os.environ,
+        BENCH_FORMAT="opaque" if target.token_format == "opaque" else "jwt",
+        BENCH_CLIENT_ID=client_id,
+        BENCH_CLIENT_SECRET=client_secret,
+        BENCH_RESOURCE=RESOURCE,
+        BENCH_SCOPES=SCOPES,
+        NODE_ENV="production",
+    )
+    log_path = folder / f"{target.key}.log"
+    log = stack.enter_context(log_path.open("wb"))
+    process = subprocess.Popen(
+        [*pin(SERVER_CPU), "node", script],
+        cwd=NODE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        start_new_session=True,
+    )
+    stack.callback(stop, process)
+    assert process.stdout is not None
+    first = process.stdout.readline()  # {"port": N} once listening, or EOF if it died
+    if not first:
+        process.wait(timeout=STOP_TIMEOUT)
+        raise BenchError(f"{target.key} did not start:\n{log_path.read_text(errors='replace')}")
+    port = json.loads(first)["port"]
+    base = f"http://{HOST}:{port}"
+
+    def mint(n: int) -> list[str]:
+        response = httpx.post(f"{base}/bench/refresh-tokens", params={"n": n}, timeout=120)
+        response.raise_for_status()
+        return response.text.split("\n") if n else []
+
+    return Server(
+        key=target.key,
+        product=target.product,
+        storage=target.storage,
+        token_format=target.token_format,
+        process=process,
+        base_url=base,
+        token_url=f"{base}/token",
+        jwks_url=f"{base}/jwks",
+        client_id=client_id,
+        client_secret=client_secret,
+        mint_refresh=mint,
+        log_path=log_path,
+    )
+
+
+# -- Ostiary ---------------------------------------------------------------------------------
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(
+        PG_ADMIN_URL.replace("postgresql://", "postgres://", 1), timeout=3
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def postgres_unreachable() -> str | None:
+    try:
+        asyncio.run(_pg_admin("SELECT 1"))
+    except Exception as exc:  # any reason at all means: skip the PostgreSQL targets
+        return f"PostgreSQL at 127.0.0.1:5432 is not usable ({type(exc).__name__}: {exc})"
+    return None
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    name = f"ostiary_bench_{secrets.token_hex(6)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _ostiary_command(
+    args: Sequence[str], folder: Path, env: dict[str, str], stdin: str = ""
+) -> str:
+    done = subprocess.run(
+        [str(OSTIARY), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"ostiary {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+    return done.stdout
+
+
+def ostiary_minter(database_url: str, client_id: str, user_id: str) -> Minter:
+    """Refresh tokens written straight through Ostiary's own `Store`, as the token endpoint
+    would after an authorization code exchange: one grant (family) per token."""
+
+    def mint(n: int) -> list[str]:
+        return asyncio.run(_ostiary_mint(database_url, client_id, user_id, n))
+
+    return mint
+
+
+async def _ostiary_mint(database_url: str, client_id: str, user_id: str, n: int) -> list[str]:
+    from ostiary.oauth.models import RefreshToken
+    from ostiary.oauth.token_hash import hash_token, new_token_value
+    from ostiary.store import open_store
+
+    now = int(time.time())
+    values = [new_token_value() for _ in range(n)]
+    async with open_store(database_url) as store:
+        for value in values:
+            await store.tokens.add_refresh(
+                RefreshToken(
+                    token_hash=hash_token(value),
+                    grant_id=secrets.token_urlsafe(16),
+                    client_id=client_id,
+                    user_id=user_id,
+                    scope=frozenset({SCOPE}),
+                    created_at=now,
+                    expires_at=now + 30 * 24 * 3600,
+                    auth_time=now,
+                )
+            )
+    return values
+
+
+async def _ostiary_user_id(database_url: str, username: str) -> str:
+    from ostiary.store import open_store
+
+    async with open_store(database_url) as store:
+        user = await store.users.by_username(username)
+    if user is None:
+        raise BenchError(f"ostiary users create made no user {username!r}")
+    return user.user_id
+
+
+def start_ostiary(target: Target, stack: ExitStack, folder: Path) -> Server:
+    if not OSTIARY.exists():
+        raise BenchError(f"the ostiary console script is not installed ({OSTIARY})")
+    home = folder / target.key
+    home.mkdir()
+    if target.storage == "PostgreSQL":
+        database_url = stack.enter_context(postgres_database())
+    else:
+        database_url = f"sqlite:///{home / 'ostiary.db'}"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OSTIARY_")}
+    env.update(
+        HOME=str(home),
+        PYTHONUNBUFFERED="1",
+        OSTIARY_DATABASE_URL=database_url,
+        OSTIARY_SIGNING_ALG=target.token_format.split()[0],
+        OSTIARY_ISSUER=f"http://{HOST}:{port}",
+    )
+    _ostiary_command(["migrate"], home, env)
+    registered = json.loads(
+        _ostiary_command(
+            [
+                "clients",
+                "create",
+                "--name",
+                "bench",
+                "--grant-types",
+                "authorization_code,refresh_token,client_credentials",
+                "--redirect-uris",
+                "https://client.example/callback",
+                "--scopes",
+                SCOPES,
+                "--json",
+            ],
+            home,
+            env,
+        )
+    )
+    _ostiary_command(
+        ["users", "create", "--username", "bench", "--password-stdin"],
+        home,
+        env,
+        stdin=secrets.token_urlsafe(16) + "\n",
+    )
+    user_id = asyncio.run(_ostiary_user_id(database_url, "bench"))
+    log_path = home / "serve.log"
+    log = stack.enter_context(log_path.open("wb"))
+    process = subprocess.Popen(
+        [*pin(SERVER_CPU), str(OSTIARY), "serve", "--host", HOST, "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.callback(stop, process)
+    base = f"http://{HOST}:{port}"
+    metadata = wait_for_metadata(process, f"{base}/.well-known/oauth-authorization-server")
+    if metadata is None:
+        raise BenchError(f"ostiary serve did not come up:\n{log_path.read_text(errors='replace')}")
+    return Server(
+        key=target.key,
+        product="Ostiary",
+        storage=target.storage,
+        token_format=target.token_format,
+        process=process,
+        base_url=base,
+        token_url=metadata["token_endpoint"],
+        jwks_url=metadata.get("jwks_uri"),
+        client_id=registered["client_id"],
+        client_secret=registered["client_secret"],
+        mint_refresh=ostiary_minter(database_url, registered["client_id"], user_id),
+        log_path=log_path,
+        audience=metadata["issuer"],  # Ostiary's audience when no resource is asked
+    )
+
+
+def wait_for_metadata(process: subprocess.Popen[bytes], url: str) -> dict[str, Any] | None:
+    deadline = time.monotonic() + START_TIMEOUT
+    with httpx.Client(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return None
+            try:
+                response = http.get(url)
+                if response.status_code == 200:
+                    metadata: dict[str, Any] = response.json()
+                    return metadata
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)  # bounded polling for a real server to come up
+    return None
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("node-oauth-jwt", "@node-oauth/oauth2-server", "memory", "RS256 JWT", start_node),
+    Target("node-oauth-opaque", "@node-oauth/oauth2-server", "memory", "opaque", start_node),
+    Target("oidc-provider-jwt", "oidc-provider", "memory", "RS256 JWT", start_node),
+    Target("oidc-provider-opaque", "oidc-provider", "memory", "opaque", start_node),
+    Target("ostiary-sqlite-rs256", "Ostiary", "SQLite", "RS256 JWT", start_ostiary),
+    Target("ostiary-sqlite-es256", "Ostiary", "SQLite", "ES256 JWT", start_ostiary),
+    Target("ostiary-pg-rs256", "Ostiary", "PostgreSQL", "RS256 JWT", start_ostiary),
+    Target("ostiary-pg-es256", "Ostiary", "PostgreSQL", "ES256 JWT", start_ostiary),
+)
+
+
+# -- checks before timing --------------------------------------------------------------------
+
+
+def check_server(server: Server) -> None:
+    """The server must do the real work before it is timed (see the module docstring)."""
+    from ostiary.jose import JoseError, jwt
+    from ostiary.jose.jwk import JWKSet
+
+    auth = {"Authorization": server.authorization}
+    with httpx.Client(timeout=10) as http:
+        cc = {"grant_type": "client_credentials", "scope": SCOPE}
+        ok = http.post(server.token_url, data=cc, headers=auth)
+        if ok.status_code != 200:
+            raise BenchError(f"{server.key}: client_credentials got {ok.status_code}: {ok.text}")
+        body = ok.json()
+        token = body.get("access_token")
+        if not isinstance(token, str) or str(body.get("token_type", "")).lower() != "bearer":
+            raise BenchError(f"{server.key}: not a bearer token response: {body}")
+        alg = server.expected_alg
+        if alg is None:
+            if token.count(".") == 2:
+                raise BenchError(f"{server.key}: expected an opaque token, got a JWT")
+        else:
+            if server.jwks_url is None:
+                raise BenchError(f"{server.key}: no JWKS to check its JWTs against")
+            keys = JWKSet.from_dict(http.get(server.jwks_url).raise_for_status().json())
+            try:
+                claims = jwt.decode(token, keys, algorithms=[alg], audience=server.audience)
+            except JoseError as exc:
+                raise BenchError(f"{server.key}: its JWT does not verify: {exc!r}") from exc
+            header = jwt.unverified_header(token)
+            missing = {"iss", "sub", "aud", "exp", "iat", "jti", "client_id"} - set(claims)
+            if missing or header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt"):
+                raise BenchError(f"{server.key}: not an RFC 9068 token: {header} {claims}")
+        wrong_secret = (server.client_id, server.client_secret + "x")
+        wrong = http.post(server.token_url, data=cc, auth=wrong_secret)
+        if wrong.status_code != 401 or wrong.json().get("error") != "invalid_client":
+            raise BenchError(f"{server.key}: a wrong secret got {wrong.status_code}: {wrong.text}")
+        (first,) = server.mint_refresh(1)
+        form = {"grant_type": "refresh_token", "refresh_token": first}
+        rotated = http.post(server.token_url, data=form, headers=auth)
+        if rotated.status_code != 200 or rotated.json().get("refresh_token") in (None, first):
+            raise BenchError(f"{server.key}: refresh did not rotate: {rotated.text}")
+        replayed = http.post(server.token_url, data=form, headers=auth)
+        if replayed.status_code != 400 or replayed.json().get("error") != "invalid_grant":
+            raise BenchError(f"{server.key}: a rotated refresh token got {replayed.text}")
+
+
+# -- one case --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    server: str
+    product: str
+    storage: str
+    token_format: str
+    grant: str
+    wrk: WrkResult
+    cpu_us: float  # server CPU per issued token
+    pool: int = 0
+    chained: int = 0  # refresh requests past the pool, on tokens the server had just rotated
+
+
+def run_case(
+    server: Server,
+    grant: str,
+    folder: Path,
+    *,
+    warmup: float,
+    seconds: float,
+    expected_rate: float,
+) -> CaseResult:
+    auth = server.authorization
+    if grant == "client_credentials":
+        script = folder / "client_credentials.lua"
+        warm_args: list[str] = [auth]
+        args: list[str] = [auth]
+        pool = 0
+    else:
+        script = folder / "refresh_token.lua"
+        warm_n = min(POOL_CAP, int(expected_rate * warmup * POOL_MARGIN) + 200)
+        pool = min(POOL_CAP, int(expected_rate * seconds * POOL_MARGIN) + 500)
+        values = server.mint_refresh(warm_n + pool)
+        warm_file, pool_file = folder / f"{server.key}.warm", folder / f"{server.key}.pool"
+        warm_file.write_text("\n".join(values[:warm_n]) + "\n")
+        pool_file.write_text("\n".join(values[warm_n:]) + "\n")
+        warm_args, args = [auth, str(warm_file)], [auth, str(pool_file)]
+    if warmup > 0:
+        run_wrk(server.token_url, script, warm_args, warmup)
+    before = cpu_seconds(server.process.pid)
+    result = run_wrk(server.token_url, script, args, seconds)
+    cpu = cpu_seconds(server.process.pid) - before
+    if server.process.poll() is not None:
+        raise BenchError(f"{server.key} died during {grant}:\n{server.log_tail()}")
+    return CaseResult(
+        server=server.key,
+        product=server.product,
+        storage=server.storage,
+        token_format=server.token_format,
+        grant=grant,
+        wrk=result,
+        cpu_us=cpu / max(result.ok, 1) * 1e6,
+        pool=pool,
+        chained=max(0, result.requests - pool) if pool else 0,
+    )
+
+
+def profile_server(server: Server, grant: str, folder: Path, seconds: float) -> str:
+    """py-spy's top functions of the server while wrk drives `grant` (installed by hand)."""
+    py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+    if not Path(py_spy).exists():
+        return "py-spy is not installed (.venv/bin/pip install py-spy)"
+    out = folder / f"{server.key}-{grant}.txt"
+    spy = subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(server.process.pid),
+            "--duration",
+            f"{int(seconds) + 1}",
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    run_case(server, grant, folder, warmup=0, seconds=seconds, expected_rate=2000)
+    _, err = spy.communicate(timeout=seconds + 30)
+    if not out.exists():
+        return f"py-spy failed: {err.decode(errors='replace')[-500:]}"
+    return summarize_folded(out.read_text())
+
+
+def summarize_folded(folded: str, top: int = 25) -> str:
+    """Inclusive and self sample shares per function from py-spy's folded stacks."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in folded.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    if not total:
+        return "no samples"
+    lines = [f"{total} samples", "", "self %  function"]
+    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{100 * count / total:6.1f}  {frame}")
+    lines += ["", "incl %  function"]
+    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[: top * 2]:
+        lines.append(f"{100 * count / total:6.1f}  {frame}")
+    return "\n".join(lines)
+
+
+# -- report ----------------------------------------------------------------------------------
+
+GRANT_TITLES = {
+    "client_credentials": "client_credentials (client_secret_basic)",
+    "refresh_token": "refresh_token (rotating)",
+}
+
+
+def table(rows: list[list[str]], header: list[str], right: set[int], markdown: bool) -> str:
+    if markdown:
+        align = ["---:" if i in right else "---" for i in range(len(header))]
+        out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+        out += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(out)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)
+        )
+
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def results_table(results: list[CaseResult], grant: str, markdown: bool) -> str:
+    rows = []
+    for r in results:
+        if r.grant != grant:
+            continue
+        w = r.wrk
+        rows.append(
+            [
+                r.product,
+                r.storage,
+                r.token_format,
+                f"{w.rate:,.0f}",
+                f"{w.p50_ms:.2f}",
+                f"{w.p99_ms:.2f}",
+                f"{r.cpu_us:,.0f}",
+                f"{w.errors + w.socket_errors:,}",
+                f"{r.chained:,}" if grant == "refresh_token" else "—",
+            ]
+        )
+    header = [
+        "server",
+        "storage",
+        "access token",
+        "tokens/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU µs/token",
+        "errors",
+        "past the pool",
+    ]
+    return table(rows, header, {3, 4, 5, 6, 7, 8}, markdown)
+
+
+def find(results: list[CaseResult], server: str, grant: str) -> CaseResult | None:
+    return next((r for r in results if r.server == server and r.grant == grant), None)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One of the issue's Speed targets: Ostiary's rate over a reference server's."""
+
+    what: str
+    alg: str  # which Ostiary targets: "rs256" or "es256"
+    reference: str  # a target key
+    grant: str
+    ratio: float
+
+
+GOALS = (
+    Goal("RS256 JWT vs oidc-provider RS256 JWT", "rs256", "oidc-provider-jwt", GRANTS[0], 1.3),
+    Goal("ES256 JWT vs oidc-provider opaque", "es256", "oidc-provider-opaque", GRANTS[0], 1.0),
+    Goal("RS256 JWT vs oidc-provider RS256 JWT", "rs256", "oidc-provider-jwt", GRANTS[1], 1.0),
+    Goal("ES256 JWT vs oidc-provider opaque", "es256", "oidc-provider-opaque", GRANTS[1], 1.0),
+)
+
+
+def targets_table(results: list[CaseResult], markdown: bool) -> str:
+    rows = []
+    for g in GOALS:
+        what, alg, reference, grant, goal = g.what, g.alg, g.reference, g.grant, g.ratio
+        ref = find(results, reference, grant)
+        for storage, db in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
+            ours = find(results, f"ostiary-{db}-{alg}", grant)
+            if ours is None or ref is None:
+                continue
+            ratio = ours.wrk.rate / ref.wrk.rate
+            rows.append(
+                [
+                    f"{what} ({grant})",
+                    storage,
+                    f"{ours.wrk.rate:,.0f}",
+                    f"{ref.wrk.rate:,.0f}",
+                    f"{ratio:.2f}x",
+                    f"{goal:.1f}x",
+                    "met" if ratio >= goal else "not met",
+                    f"{ours.wrk.p99_ms:.2f}",
+                    f"{ours.cpu_us:,.0f}",
+                ]
+            )
+    header = [
+        "target",
+        "storage",
+        "Ostiary tokens/s",
+        "reference tokens/s",
+        "ratio",
+        "goal",
+        "",
+        "Ostiary p99 ms",
+        "Ostiary CPU µs/token",
+    ]
+    return table(rows, header, {2, 3, 4, 5, 7, 8}, markdown)
+
+
+def versions() -> str:
+    parts = []
+    for name in ("oidc-provider", "@node-oauth/oauth2-server"):
+        try:
+            meta = json.loads((NODE_DIR / "node_modules" / name / "package.json").read_text())
+            parts.append(f"{name} {meta['version']}")
+        except OSError:
+            pass
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    wrk_version = (wrk.stdout or wrk.stderr).split("\n")[0].split(" [")[0]
+    try:
+        from importlib.metadata import version
+
+        ostiary = f"ostiary {version('ostiary')}"
+    except Exception:
+        ostiary = "ostiary (not installed)"
+    return ", ".join([ostiary, *parts, f"node {node.stdout.strip()}", wrk_version])
+
+
+def report(results: list[CaseResult], notes: list[str], settings: str, markdown: bool) -> str:
+    out = []
+    head = "####" if markdown else "=="
+    for grant in GRANTS:
+        if any(r.grant == grant for r in results):
+            title = f"{head} {GRANT_TITLES[grant]}"
+            out += [title, "", results_table(results, grant, markdown), ""]
+    targets = targets_table(results, markdown)
+    if targets.count("\n") > 1:
+        out += [f"{head} Ostiary against the issue's targets", "", targets, ""]
+    out += [f"{head} run", ""]
+    out += [f"- {line}" for line in [settings, *notes]]
+    return "\n".join(out)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def select(patterns: str, names: Sequence[str]) -> list[str]:
+    wanted = [p.strip() for p in patterns.replace(",", " ").split() if p.strip()]
+    return [n for n in names if any(fnmatch.fnmatch(n, p) or p in n for p in wanted)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per case, 1 s warm-up")
+    parser.add_argument("--seconds", type=float, help="measured window per case (default 15)")
+    parser.add_argument("--warmup", type=float, help="warm-up per case (default 2)")
+    parser.add_argument("--targets", default="*", help="server keys, globs; see --list")
+    parser.add_argument("--grants", default=",".join(GRANTS))
+    parser.add_argument("--markdown", action="store_true", help="tables for docs/benchmarks.md")
+    parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument("--list", action="store_true", help="list the server keys and exit")
+    parser.add_argument(
+        "--profile", metavar="TARGET", help="py-spy an Ostiary target instead of timing"
+    )
+    args = parser.parse_args(argv)
+    if args.list:
+        for t in TARGETS:
+            print(f"{t.key:24} {t.product}, {t.storage}, {t.token_format}")
+        return 0
+    seconds = args.seconds or (3.0 if args.quick else 15.0)
+    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    grants = select(args.grants, GRANTS)
+    keys = select(args.profile or args.targets, [t.key for t in TARGETS])
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
+    notes: list[str] = []
+    if not PINNING:
+        notes.append("CPUs 0 and 1 are not both available: servers and wrk were NOT pinned")
+    load_start = os.getloadavg()[0]
+    started = time.monotonic()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if any(k.startswith(("node-", "oidc-")) for k in keys):
+        ensure_node_modules()
+    pg_reason = postgres_unreachable() if any("-pg-" in k for k in keys) else None
+    if pg_reason:
+        notes.append(f"PostgreSQL targets skipped: {pg_reason}")
+        keys = [k for k in keys if "-pg-" not in k]
+    results: list[CaseResult] = []
+    expected: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="ostiary-token-bench-") as tmp:
+        folder = Path(tmp)
+        (folder / "client_credentials.lua").write_text(LUA_CLIENT_CREDENTIALS)
+        (folder / "refresh_token.lua").write_text(LUA_REFRESH)
+        for target in TARGETS:
+            if target.key not in keys:
+                continue
+            with ExitStack() as stack:
+                print(f"{target.key}: starting", file=sys.stderr)
+                try:
+                    server = target.start(target, stack, folder)
+                    check_server(server)
+                except BenchError as exc:
+                    notes.append(f"{target.key} not measured: {str(exc).splitlines()[0]}")
+                    print(f"{target.key}: {exc}", file=sys.stderr)
+                    continue
+                if args.profile:
+                    for grant in grants:
+                        print(f"== py-spy: {target.key} {grant}\n")
+                        print(profile_server(server, grant, folder, seconds))
+                    continue
+                for grant in grants:
+                    rate = expected.get(target.key, 3000.0)
+                    result = run_case(
+                        server, grant, folder, warmup=warmup, seconds=seconds, expected_rate=rate
+                    )
+                    expected[target.key] = max(result.wrk.rate, 500.0)
+                    results.append(result)
+                    w = result.wrk
+                    print(
+                        f"{target.key:22} {grant:18} {w.rate:8,.0f}/s  p50 {w.p50_ms:6.2f} ms"
+                        f"  p99 {w.p99_ms:6.2f} ms  cpu {result.cpu_us:6,.0f} µs"
+                        f"  errors {w.errors + w.socket_errors}",
+                        file=sys.stderr,
+                    )
+    if args.profile:
+        return 0
+    load_end = os.getloadavg()[0]
+    settings = (
+        f"{when}; {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}; "
+        f"{versions()}; {CONNECTIONS} connections, {warmup:g} s warm-up, {seconds:g} s measured "
+        f"per case; server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}"
+    )
+    notes.append(f"load average {load_start:.2f} at the start, {load_end:.2f} at the end")
+    notes.append(f"wall time of this run: {time.monotonic() - started:.0f} s")
+    if load_start > 0.5:
+        notes.append("the host was not idle at the start: figures may be low and noisy")
+    for r in results:
+        if r.wrk.errors or r.wrk.socket_errors:
+            notes.append(
+                f"{r.server} {r.grant}: {r.wrk.errors} error responses, "
+                f"{r.wrk.socket_errors} socket errors (not counted as tokens)"
+            )
+    print(report(results, notes, settings, args.markdown))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "settings": settings,
+                    "notes": notes,
+                    "results": [
+                        {**{k: v for k, v in r.__dict__.items() if k != "wrk"}, **r.wrk.__dict__}
+                        for r in results
+                    ],
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
