@@ -1,0 +1,120 @@
+"""What every grant ends with: mint the tokens, store what must be found again, audit, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..access_tokens import issue_access_token
+from ..context import Context
+from ..errors import UnauthorizedClient
+from ..models import AuditEvent, Client, RefreshToken
+from ..scopes import format_scope
+from ..token_hash import hash_token, new_token_value
+from ..token_request import Form
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantRequest:
+    """A token request whose client is authenticated, handed to one grant."""
+
+    form: Form
+    client: Client
+    address: str | None = None
+
+
+def require_grant_type(client: Client, grant_type: str) -> None:
+    """RFC 6749 §5.2 `unauthorized_client`: the client may not use this grant type."""
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
+
+
+def may_refresh(client: Client) -> bool:
+    """Refresh tokens go to clients registered for the refresh grant, public ones included:
+    theirs are bound to the client and rotate on every use (OAuth 2.1 §4.3.1)."""
+    return "refresh_token" in client.grant_types
+
+
+def new_refresh_token(
+    ctx: Context,
+    *,
+    client: Client,
+    grant_id: str,
+    user_id: str | None,
+    scope: frozenset[str],
+    resources: Sequence[str],
+    auth_time: int = 0,
+) -> tuple[str, RefreshToken]:
+    """A fresh refresh token value and its stored form (by hash), not yet stored."""
+    value = new_token_value()
+    now = ctx.now()
+    token = RefreshToken(
+        token_hash=hash_token(value),
+        grant_id=grant_id,
+        client_id=client.client_id,
+        user_id=user_id,
+        scope=scope,
+        resources=tuple(resources),
+        created_at=now,
+        expires_at=now + ctx.config.refresh_token_ttl,
+        auth_time=auth_time,
+    )
+    return value, token
+
+
+async def issue_tokens(
+    ctx: Context,
+    request: GrantRequest,
+    *,
+    grant_type: str,
+    subject: str,
+    user_id: str | None,
+    scope: frozenset[str],
+    audience: Sequence[str],
+    grant_id: str | None,
+    refresh_token: str | None = None,
+    auth_time: int = 0,
+) -> dict[str, Any]:
+    """Mint the access token, audit the issuance and build the RFC 6749 §5.1 response body.
+
+    `refresh_token` is the value of a refresh token the grant has already stored.
+    """
+    client = request.client
+    access = await issue_access_token(
+        ctx,
+        client=client,
+        subject=subject,
+        scope=scope,
+        audience=audience,
+        grant_id=grant_id,
+        auth_time=auth_time or None,
+    )
+    detail: Mapping[str, Any] = {
+        "grant_type": grant_type,
+        "scope": format_scope(scope),
+        "audience": list(access.audience),
+        "format": access.format,
+        "refresh_token": refresh_token is not None,
+    }
+    await ctx.store.audit.record(
+        AuditEvent(
+            event="token.issued",
+            at=access.issued_at,
+            client_id=client.client_id,
+            user_id=user_id,
+            grant_id=grant_id,
+            address=request.address,
+            detail=detail,
+        )
+    )
+    body: dict[str, Any] = {
+        "access_token": access.value,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+    }
+    if scope:
+        body["scope"] = format_scope(scope)
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return body

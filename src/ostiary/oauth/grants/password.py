@@ -1,0 +1,103 @@
+"""The resource owner password credentials grant (RFC 6749 §4.3): legacy, opt-in per client.
+
+OAuth 2.1 and RFC 9700 §2.4 drop it: the client sees the user's password. It exists only for
+clients registered with `legacy_password_grant=True` (and the grant type), and failed attempts
+are throttled per user and per address like failed logins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Final
+
+from ..context import Context
+from ..errors import InvalidGrant, InvalidRequest, SlowDown, UnauthorizedClient
+from ..models import AuditEvent
+from ..resources import audience_for, parse_resources
+from ..scopes import narrow_scope, parse_scope
+from ..token_hash import new_token_value
+from .issuance import (
+    GrantRequest,
+    issue_tokens,
+    may_refresh,
+    new_refresh_token,
+    require_grant_type,
+)
+
+GRANT_TYPE: Final = "password"
+# The same counters as the login page, so the two doors share one budget of guesses.
+USER_THROTTLE_KEY: Final = "login:user:{}"
+ADDRESS_THROTTLE_KEY: Final = "login:address:{}"
+MAX_USERNAME_LENGTH: Final = 256
+
+
+async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, Any]:
+    """Check a user's password and issue tokens for them."""
+    client = request.client
+    form = request.form
+    if not client.legacy_password_grant:
+        raise UnauthorizedClient("this client may not use the password grant")
+    require_grant_type(client, GRANT_TYPE)
+    username = form.require("username")
+    password = form.require("password")
+    if len(username) > MAX_USERNAME_LENGTH:
+        raise InvalidRequest("username is too long")
+    scope = narrow_scope(parse_scope(form.get("scope")), client.scopes)
+    resources = parse_resources(form.resources)
+    config = ctx.config
+    now = ctx.now()
+    keys = [USER_THROTTLE_KEY.format(username)]
+    if request.address:
+        keys.append(ADDRESS_THROTTLE_KEY.format(request.address))
+    for key in keys:
+        failures = await ctx.store.throttle.count(key, now=now, window=config.login_window)
+        if failures >= config.login_max_failures:
+            raise SlowDown("too many failed attempts; try again later", retry_after=60)
+    user = await ctx.store.users.by_username(username)
+    if user is None:
+        # Spend what a real check spends, so timing does not tell which usernames exist.
+        with contextlib.suppress(ValueError):
+            ctx.passwords.hash(password)
+        verified = False
+    else:
+        verified = ctx.passwords.verify(user.password_hash, password)
+    if user is None or not verified:
+        for key in keys:
+            await ctx.store.throttle.hit(key, now=now, window=config.login_window)
+        await ctx.store.audit.record(
+            AuditEvent(
+                event="login.failed",
+                at=now,
+                client_id=client.client_id,
+                user_id=user.user_id if user is not None else None,
+                address=request.address,
+                detail={"grant_type": GRANT_TYPE},
+            )
+        )
+        raise InvalidGrant("the username or password is wrong")
+    await ctx.store.throttle.reset(keys[0])
+    grant_id = new_token_value(16)
+    refresh_value = None
+    if may_refresh(client):
+        refresh_value, refresh = new_refresh_token(
+            ctx,
+            client=client,
+            grant_id=grant_id,
+            user_id=user.user_id,
+            scope=scope,
+            resources=resources,
+            auth_time=now,
+        )
+        await ctx.store.tokens.add_refresh(refresh)
+    return await issue_tokens(
+        ctx,
+        request,
+        grant_type=GRANT_TYPE,
+        subject=user.user_id,
+        user_id=user.user_id,
+        scope=scope,
+        audience=audience_for(resources, config),
+        grant_id=grant_id,
+        refresh_token=refresh_value,
+        auth_time=now,
+    )

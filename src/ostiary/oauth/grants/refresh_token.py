@@ -1,0 +1,82 @@
+"""The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+
+Every use spends the presented token and returns a new one of the same family (`grant_id`).
+Presenting a token that was already rotated means two parties hold the family: the whole
+family is revoked and the audit log says so. The client, scope and resources are checked
+before anything changes, so a refused request leaves the family as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from ..errors import InvalidGrant
+from ..models import AuditEvent
+from ..resources import audience_for, narrow_resources
+from ..scopes import parse_scope, require_subset
+from ..token_hash import hash_token
+from .issuance import GrantRequest, issue_tokens, new_refresh_token, require_grant_type
+
+GRANT_TYPE = "refresh_token"
+_INVALID = "the refresh token is invalid, expired or revoked"
+
+
+async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[str, Any]:
+    """Rotate a refresh token: a new access token and a new refresh token of the same family."""
+    client = request.client
+    form = request.form
+    require_grant_type(client, GRANT_TYPE)
+    token_hash = hash_token(form.require("refresh_token"))
+    requested = parse_scope(form.get("scope"))
+    current = await ctx.store.tokens.peek_refresh(token_hash)
+    # OAuth 2.1 §4.3.1: a refresh token is bound to the client it was issued to, public
+    # clients included; another client's token reads like an unknown one.
+    if current is None or current.client_id != client.client_id:
+        raise InvalidGrant(_INVALID)
+    # RFC 6749 §6: the scope may narrow, never widen; RFC 8707 §2.2: resources likewise.
+    scope = require_subset(requested, current.scope)
+    resources = narrow_resources(form.resources, current.resources)
+    if current.user_id is not None and await ctx.store.users.get(current.user_id) is None:
+        raise InvalidGrant(_INVALID)
+    # The new token keeps the family's full grant: a narrowed request narrows only this
+    # access token (RFC 6749 §6, "identical to that of the refresh token included").
+    value, replacement = new_refresh_token(
+        ctx,
+        client=client,
+        grant_id=current.grant_id,
+        user_id=current.user_id,
+        scope=current.scope,
+        resources=current.resources,
+        auth_time=current.auth_time,
+    )
+    now = ctx.now()
+    rotation = await ctx.store.tokens.rotate_refresh(token_hash, replacement, now=now)
+    if rotation.status == "reused":
+        revoked = await ctx.store.tokens.revoke_grant(current.grant_id, now=now)
+        await ctx.store.audit.record(
+            AuditEvent(
+                event="refresh.reuse_detected",
+                at=now,
+                client_id=client.client_id,
+                user_id=current.user_id,
+                grant_id=current.grant_id,
+                address=request.address,
+                detail={"family_revoked": True, "revoked_tokens": revoked},
+            )
+        )
+        raise InvalidGrant(_INVALID)
+    if rotation.status != "rotated":
+        raise InvalidGrant(_INVALID)
+    return await issue_tokens(
+        ctx,
+        request,
+        grant_type=GRANT_TYPE,
+        subject=current.user_id or client.client_id,
+        user_id=current.user_id,
+        scope=scope,
+        audience=audience_for(resources, ctx.config),
+        grant_id=current.grant_id,
+        refresh_token=value,
+        auth_time=current.auth_time,
+    )

@@ -1,0 +1,69 @@
+"""Authorization server metadata (RFC 8414) and the JWKS document: only what works."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .client_auth import ASSERTION_ALGORITHMS
+from .config import ServerConfig
+from .context import Context
+
+AUTHORIZATION_PATH: Final = "/authorize"
+TOKEN_PATH: Final = "/token"
+REVOCATION_PATH: Final = "/revoke"
+INTROSPECTION_PATH: Final = "/introspect"
+JWKS_PATH: Final = "/jwks.json"
+METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
+
+_CLIENT_AUTH_METHODS: Final = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+]
+
+
+def token_endpoint(config: ServerConfig) -> str:
+    return config.issuer + TOKEN_PATH
+
+
+def revocation_endpoint(config: ServerConfig) -> str:
+    return config.issuer + REVOCATION_PATH
+
+
+def introspection_endpoint(config: ServerConfig) -> str:
+    return config.issuer + INTROSPECTION_PATH
+
+
+def authorization_server_metadata(config: ServerConfig) -> dict[str, Any]:
+    """The RFC 8414 §2 document served at `/.well-known/oauth-authorization-server`.
+
+    The password grant works for clients that opted in, but is not advertised: discovery
+    should not invite new clients to a grant OAuth 2.1 removed.
+    """
+    algorithms = list(ASSERTION_ALGORITHMS)
+    return {
+        "issuer": config.issuer,
+        "authorization_endpoint": config.issuer + AUTHORIZATION_PATH,
+        "token_endpoint": token_endpoint(config),
+        "jwks_uri": config.issuer + JWKS_PATH,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": list(_CLIENT_AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": algorithms,
+        "revocation_endpoint": revocation_endpoint(config),
+        "revocation_endpoint_auth_methods_supported": list(_CLIENT_AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": algorithms,
+        # Introspection tells one party about another's token: public clients may not ask.
+        "introspection_endpoint": introspection_endpoint(config),
+        "introspection_endpoint_auth_methods_supported": _CLIENT_AUTH_METHODS[:-1],
+        "introspection_endpoint_auth_signing_alg_values_supported": algorithms,
+        "code_challenge_methods_supported": ["S256"],  # RFC 7636; plain is refused
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
+    }
+
+
+async def jwks_document(ctx: Context) -> dict[str, Any]:
+    """The public JWK Set at `jwks_uri`: next, current and still-needed retired keys."""
+    return (await ctx.keys.published()).to_dict(private=False)

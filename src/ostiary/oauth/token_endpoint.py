@@ -1,0 +1,34 @@
+"""The token endpoint (RFC 6749 §3.2): parse, authenticate the client, run the grant.
+
+Every outcome is a `TokenResponse`: the RFC 6749 §5.1 body on success, the §5.2 error body
+otherwise, both with `Cache-Control: no-store`. Nothing but an `OAuthError` is expected to
+escape the steps, and each becomes its error response.
+"""
+
+from __future__ import annotations
+
+from .client_auth import authenticate_client
+from .context import Context
+from .errors import OAuthError, UnsupportedGrantType
+from .grants import GRANTS, GrantRequest
+from .metadata import token_endpoint
+from .token_request import TokenRequest, TokenResponse, error_response, json_response, parse_form
+
+__all__ = ["TokenRequest", "TokenResponse", "handle_token_request"]
+
+
+async def handle_token_request(req: TokenRequest, ctx: Context) -> TokenResponse:
+    """Answer a POST to the token endpoint."""
+    try:
+        form = parse_form(req)
+        grant_type = form.require("grant_type")
+        client = await authenticate_client(
+            form, req.authorization, ctx, endpoint=token_endpoint(ctx.config)
+        )
+        grant = GRANTS.get(grant_type)
+        if grant is None:
+            raise UnsupportedGrantType("the grant_type is not supported")
+        body = await grant(GrantRequest(form=form, client=client, address=req.address), ctx)
+    except OAuthError as exc:
+        return error_response(exc)
+    return json_response(body)
