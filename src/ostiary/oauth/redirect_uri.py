@@ -109,7 +109,7 @@ def check_registered_redirect_uri(uri: str) -> None:
         ):
             raise ValueError(f"http redirect URIs are for loopback addresses only: {uri!r}")
     elif "." not in scheme:
-        raise ValueError(f"a private-use scheme must be a reversed domain name: {uri!r}")
+        raise ValueError(f"redirect URI scheme must be a reversed domain name: {uri!r}")
     names = {pair.partition("=")[0] for pair in parts.query.split("&") if pair}
     if clash := sorted(names & RESPONSE_PARAMETERS):
         raise ValueError(f"redirect URI query must not use {', '.join(clash)}: {uri!r}")

@@ -1,0 +1,87 @@
+"""The parts of a test `Context`: a settable clock, a one-key key ring, a fast password hash.
+
+Imported by `conftest.py` (fixtures) and by tests that build contexts of their own, such as
+hypothesis tests, which must not share function-scoped fixtures between examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from ostiary.jose.jwk import JWK, JWKSet
+from ostiary.oauth.config import ServerConfig
+from ostiary.oauth.context import Context
+from ostiary.oauth.memory import MemoryStore
+from ostiary.oauth.models import Client, User
+
+ISSUER = "https://auth.example"
+START = 1_700_000_000  # a fixed "now" for every test
+PASSWORD = "correct horse battery"  # what `user_factory` users sign in with by default
+
+
+class Clock:
+    """A clock tests set and advance by hand; `ctx.now()` reads it."""
+
+    def __init__(self, now: int = START) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: int) -> None:
+        self.now += seconds
+
+
+class StaticKeyRing:
+    """A `KeyRing` holding one ES256 key that signs and is published."""
+
+    def __init__(self, key: JWK) -> None:
+        self.key = key
+
+    async def signing_key(self) -> JWK:
+        return self.key
+
+    async def published(self) -> JWKSet:
+        return JWKSet([self.key.public()])
+
+
+class Pbkdf2Hasher:
+    """A fast, real password hash for tests (production uses Argon2id in `server/`)."""
+
+    iterations = 1000
+
+    def hash(self, password: str) -> str:
+        salt = secrets.token_hex(8)
+        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), self.iterations)
+        return f"pbkdf2${salt}${digest.hex()}"
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        scheme, _, rest = password_hash.partition("$")
+        salt, _, expected = rest.partition("$")
+        if scheme != "pbkdf2" or not expected:
+            return False
+        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), self.iterations)
+        return hmac.compare_digest(digest.hex(), expected)
+
+
+class ClientFactory(Protocol):
+    def __call__(self, **fields: Any) -> Awaitable[Client]: ...
+
+
+class UserFactory(Protocol):
+    def __call__(self, username: str = ..., password: str = ...) -> Awaitable[User]: ...
+
+
+def make_context(**config: Any) -> Context:
+    """A fresh `Context` outside pytest fixtures (for hypothesis tests, which reuse nothing)."""
+    return Context(
+        config=ServerConfig(issuer=ISSUER, **config),
+        store=MemoryStore(),
+        keys=StaticKeyRing(JWK.generate("EC", crv="P-256", alg="ES256", kid="k")),
+        passwords=Pbkdf2Hasher(),
+        clock=Clock(),
+    )
