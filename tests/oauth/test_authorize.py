@@ -11,9 +11,12 @@ from core_context import ISSUER, ClientFactory, Clock, make_context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ostiary.oauth import authorize
 from ostiary.oauth.authorize import (
+    AUTHORIZE_CHECKS,
     AuthorizationRedirectError,
     AuthorizationRequest,
+    RequestDraft,
     approve,
     deny,
     describe_scopes,
@@ -24,7 +27,13 @@ from ostiary.oauth.authorize import (
 from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.consent import revoke_consent
 from ostiary.oauth.context import Context
-from ostiary.oauth.errors import InvalidRequest, OAuthError, UnknownClient, UnregisteredRedirectUri
+from ostiary.oauth.errors import (
+    InvalidRequest,
+    OAuthError,
+    SlowDown,
+    UnknownClient,
+    UnregisteredRedirectUri,
+)
 from ostiary.oauth.memory import MemoryStore
 from ostiary.oauth.models import Client
 from ostiary.oauth.pkce import verify_code_verifier
@@ -334,6 +343,19 @@ async def test_checks_run_in_order(ctx: Context, app: Client) -> None:
     assert second.error.error == "invalid_scope"
     third, _ = await redirect_error(query(**{**bad, "scope": "read"}), ctx)
     assert "code_challenge" in third.error.description
+
+
+async def test_non_redirectable_error_never_redirected_even_after_redirect_uri_check(
+    ctx: Context, app: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A check added later (say, throttling) that raises a non-redirectable error must reach
+    # the error page, not the client.
+    async def check_throttle(draft: RequestDraft, ctx: Context) -> None:
+        raise SlowDown("too many requests")
+
+    monkeypatch.setattr(authorize, "AUTHORIZE_CHECKS", (*AUTHORIZE_CHECKS, check_throttle))
+    with pytest.raises(SlowDown):
+        await parsed(ctx)
 
 
 def test_error_description_limited_to_rfc6749_charset() -> None:
