@@ -1,0 +1,62 @@
+"""`SqlAuditLog`: audit events in the database, and as one JSON line each on the
+`ostiary.audit` logger. An `AuditEvent` never holds a secret or a token (see models)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import RowMapping
+
+from ostiary.oauth.models import AuditEvent
+
+from ._database import Database
+from ._schema import audit_events, json_copy
+
+logger: Final = logging.getLogger("ostiary.audit")
+
+
+class SqlAuditLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(self, event: AuditEvent) -> None:
+        detail = json_copy(event.detail)
+        values = {
+            "event": event.event,
+            "at": event.at,
+            "client_id": event.client_id,
+            "user_id": event.user_id,
+            "grant_id": event.grant_id,
+            "address": event.address,
+            "detail": detail,
+        }
+        async with self._db.write() as conn:
+            await conn.execute(insert(audit_events).values(values))
+        if logger.isEnabledFor(logging.INFO):
+            line = {key: value for key, value in values.items() if value is not None}
+            logger.info(json.dumps(line, separators=(",", ":"), sort_keys=True))
+
+    async def tail(self, limit: int = 50) -> Sequence[AuditEvent]:
+        """The newest `limit` events, oldest first."""
+        if limit <= 0:
+            return []
+        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_event(row) for row in reversed(rows)]
+
+
+def _event(row: RowMapping) -> AuditEvent:
+    return AuditEvent(
+        event=row["event"],
+        at=int(row["at"]),
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        grant_id=row["grant_id"],
+        address=row["address"],
+        detail=row["detail"],
+    )

@@ -1,0 +1,123 @@
+"""`SqlStore`, the `Store` contract on SQLAlchemy (SQLite or PostgreSQL), and `open_store`."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import URL
+
+from ._audit import SqlAuditLog
+from ._clients import SqlClientStore
+from ._codes import SqlCodeStore
+from ._consents import SqlConsentStore
+from ._database import Database, connect, sqlite_file_exists
+from ._keys import SqlKeyStore
+from ._migrate import current_revision, head_revision, upgrade
+from ._replay import SqlReplayStore
+from ._throttle import SqlThrottleStore
+from ._tokens import SqlTokenStore
+from ._urls import is_sqlite_memory, parse_database_url
+from ._users import SqlUserStore
+
+if TYPE_CHECKING:
+    from ostiary.oauth.store import Store
+
+
+class SqlStore:
+    """Every store on one database; made by `open_store`, ended by `close()`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.clients = SqlClientStore(db)
+        self.users = SqlUserStore(db)
+        self.codes = SqlCodeStore(db)
+        self.tokens = SqlTokenStore(db)
+        self.consents = SqlConsentStore(db)
+        self.keys = SqlKeyStore(db)
+        self.replay = SqlReplayStore(db)
+        self.throttle = SqlThrottleStore(db)
+        self.audit = SqlAuditLog(db)
+
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return "sqlite" if self._db.is_sqlite else "postgresql"
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self._db.close()
+
+    async def __aenter__(self) -> SqlStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def open_store(database_url: str, *, pool_size: int = 10) -> StoreOpening:
+    """A `SqlStore` on a migrated database (see `migrate`): `store = await open_store(url)`,
+    or `async with open_store(url) as store:` to close it at the end of the block.
+
+    `sqlite:///:memory:` is migrated here, as it lives only as long as the store. Raises
+    `RuntimeError` when the schema is not the one this version of Ostiary needs.
+    """
+    return StoreOpening(parse_database_url(database_url), pool_size=pool_size)
+
+
+class StoreOpening:
+    """What `open_store` returns: await it, or use it as an async context manager."""
+
+    def __init__(self, url: URL, *, pool_size: int) -> None:
+        self._url = url
+        self._pool_size = pool_size
+        self._store: SqlStore | None = None
+
+    def __await__(self) -> Generator[Any, None, SqlStore]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> SqlStore:
+        self._store = await self._open()
+        return self._store
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+    async def _open(self) -> SqlStore:
+        url = self._url
+        if not sqlite_file_exists(url):
+            raise RuntimeError(f"no database at {url.database}: run `ostiary migrate` first")
+        db = connect(url, pool_size=self._pool_size)
+        try:
+            if is_sqlite_memory(url):
+                await upgrade(db)
+            else:
+                async with db.read() as conn:
+                    found = await current_revision(conn)
+                if found != head_revision():
+                    raise RuntimeError(
+                        f"the database schema is at revision {found or 'none'}, this Ostiary "
+                        f"needs {head_revision()}: run `ostiary migrate`"
+                    )
+        except BaseException:
+            await db.close()
+            raise
+        return SqlStore(db)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_store(store: SqlStore) -> Store:
+        return store  # mypy proves here that SqlStore implements every Protocol

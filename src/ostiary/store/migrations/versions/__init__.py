@@ -1,0 +1,1 @@
+"""Schema revisions, oldest first. Each is frozen once released: change the schema in a new one."""
