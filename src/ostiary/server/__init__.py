@@ -1,0 +1,1 @@
+"""The authorization server over HTTP: a Starlette app, its pages, settings and keys."""

@@ -1,0 +1,186 @@
+"""`create_app`: the ASGI application. Routes translate HTTP to the core and back.
+
+```python
+app = create_app(Settings())               # migrates and opens OSTIARY_DATABASE_URL on start
+app = create_app(settings, store=MemoryStore(), clock=lambda: 1_900_000_000)  # tests
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from ostiary.oauth.context import Context
+from ostiary.oauth.metadata import (
+    AUTHORIZATION_PATH,
+    INTROSPECTION_PATH,
+    JWKS_PATH,
+    METADATA_PATH,
+    REVOCATION_PATH,
+    TOKEN_PATH,
+)
+from ostiary.oauth.store import Store
+from ostiary.store import migrate, open_store
+
+from . import render
+from .body_limit import BodyLimit
+from .csrf import CsrfProtection
+from .key_secret import load_key_secret
+from .keyring import DbKeyRing, ensure_signing_key
+from .pages import STATIC, Pages
+from .passwords import Argon2PasswordHasher
+from .routes_authorize import authorize
+from .routes_consent import consent
+from .routes_login import login, login_form
+from .routes_metadata import jwks, metadata
+from .routes_token import introspect, revoke, token
+from .runtime import Runtime
+from .security_headers import SecurityHeaders
+from .sessions import CookiePolicy
+from .settings import Settings
+from .signed_values import ValueSigner
+from .throttle import LoginThrottle
+
+log = logging.getLogger("ostiary.server")
+
+OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Options:
+    settings: Settings
+    store: Store | None
+    clock: Callable[[], int]
+    passwords: Argon2PasswordHasher | None
+    pages: Pages
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], int] | None = None,
+    passwords: Argon2PasswordHasher | None = None,
+) -> Starlette:
+    """The authorization server as an ASGI app.
+
+    On start it reads (or on first start creates) the key-encryption secret, migrates and
+    opens `settings.database_url` unless `store` is given, and makes sure a signing key
+    exists; on stop it closes the store it opened. `passwords` defaults to Argon2id with
+    RFC 9106 parameters.
+    """
+    pages = Pages()
+    options = _Options(
+        settings=settings,
+        store=store,
+        clock=clock or _now,
+        passwords=passwords,
+        pages=pages,
+    )
+
+    def refuse(scope: Scope, status: int) -> Response:
+        return render.refusal(pages, scope, status)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        response = render.refusal(pages, request.scope, status)
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        return render.server_error(pages, request, exc)
+
+    routes = [
+        Route(AUTHORIZATION_PATH, authorize, methods=["GET", "POST"]),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/consent", consent, methods=["POST"]),
+        Route(TOKEN_PATH, token, methods=["POST"]),
+        Route(REVOCATION_PATH, revoke, methods=["POST"]),
+        Route(INTROSPECTION_PATH, introspect, methods=["POST"]),
+        Route(JWKS_PATH, jwks, methods=["GET"]),
+        Route(METADATA_PATH, metadata, methods=["GET"]),
+        Route(OPENID_CONFIGURATION_PATH, metadata, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BodyLimit, max_size=settings.max_request_size, refuse=refuse),
+        ],
+        exception_handlers={HTTPException: not_found, Exception: crashed},
+        lifespan=lambda app: _lifespan(app, options),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
+    settings = options.settings
+    secret = load_key_secret(settings.key_path, create=settings.key_file is None)
+    config = settings.server_config()
+    async with contextlib.AsyncExitStack() as stack:
+        store: Store
+        if options.store is not None:
+            store = options.store
+        else:
+            await migrate(settings.database_url)
+            sql_store = await open_store(settings.database_url)
+            stack.push_async_callback(sql_store.close)
+            store = sql_store
+        key = await ensure_signing_key(store, secret, config.signing_alg, options.clock())
+        if key.alg != config.signing_alg:
+            log.warning(
+                "the signing key is %s but OSTIARY_SIGNING_ALG is %s: run `ostiary keys rotate`"
+                " to switch",
+                key.alg,
+                config.signing_alg,
+            )
+        keyring = DbKeyRing(
+            store,
+            secret,
+            clock=options.clock,
+            refresh_interval=settings.key_refresh_interval,
+        )
+        passwords = options.passwords or Argon2PasswordHasher()
+        cookies = CookiePolicy(secure=not settings.is_local)
+        app.state.runtime = Runtime(
+            settings=settings,
+            ctx=Context(
+                config=config,
+                store=store,
+                keys=keyring,
+                passwords=passwords,
+                clock=options.clock,
+            ),
+            keyring=keyring,
+            passwords=passwords,
+            signer=ValueSigner(secret),
+            cookies=cookies,
+            csrf=CsrfProtection(secret, cookies, issuer=config.issuer),
+            pages=options.pages,
+            throttle=LoginThrottle(
+                store=store.throttle,
+                max_failures=config.login_max_failures,
+                window=config.login_window,
+            ),
+        )
+        yield

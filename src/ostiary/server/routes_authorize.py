@@ -1,0 +1,167 @@
+"""The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1): GET, and POST as
+OpenID Connect Core §3.1.2.1 allows.
+
+The journey: check the request (`oauth.authorize`), then sign in (`routes_login`), then
+consent unless remembered (`routes_consent`), then redirect with a code. While the person
+types, the request's parameters travel in a signed, short-lived hidden field (`pending`),
+and each step checks them again with the core, so nothing a browser carries is trusted.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ostiary.oauth.authorize import (
+    AuthorizationRedirectError,
+    AuthorizationRequest,
+    approve,
+    describe_scopes,
+    needs_consent,
+    parse_authorization_request,
+)
+from ostiary.oauth.errors import InvalidRequest, OAuthError
+from ostiary.oauth.models import User
+
+from . import render
+from .forms import Params, form_params, query_params
+from .runtime import Runtime, runtime
+from .sessions import Session
+
+PENDING_PURPOSE: Final = "pending authorization"
+PENDING_TTL: Final = 15 * 60  # time to type a password and read a consent page
+
+
+def seal_pending(rt: Runtime, params: Params) -> str:
+    return rt.signer.sign(PENDING_PURPOSE, {"params": params}, now=rt.now(), ttl=PENDING_TTL)
+
+
+def open_pending(rt: Runtime, value: str | None) -> Params | None:
+    """The parameters sealed in `value`; None when missing, forged or expired."""
+    data = rt.signer.verify(PENDING_PURPOSE, value, now=rt.now())
+    params = None if data is None else data.get("params")
+    if not isinstance(params, dict):
+        return None
+    for name, values in params.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return None
+        if not isinstance(name, str):
+            return None
+    return params
+
+
+class ExpiredForm(InvalidRequest):
+    """The page's form is too old or was not made by us: start again at the client."""
+
+    redirectable = False
+
+
+def login_page(
+    request: Request,
+    rt: Runtime,
+    req: AuthorizationRequest | None,
+    params: Params | None,
+    *,
+    error: str | None = None,
+    username: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The sign-in form; with a pending request it continues to it after sign-in."""
+    csrf = rt.csrf.issue(request, "login")
+    response = rt.pages.render(
+        "login.html",
+        {
+            "title": "Sign in",
+            "client_name": req.client.name if req is not None else None,
+            "error": error,
+            "username": username or (req.login_hint if req is not None else None) or "",
+            "csrf_token": csrf.token,
+            "pending": seal_pending(rt, params) if params is not None else None,
+        },
+        status=status,
+        form_targets=[req.redirect_uri] if req is not None else [],
+        headers=headers,
+    )
+    csrf.set_cookie(response, rt.cookies)
+    return response
+
+
+def consent_page(
+    request: Request, rt: Runtime, req: AuthorizationRequest, params: Params, user: User
+) -> Response:
+    csrf = rt.csrf.issue(request, consent_purpose(user))
+    response = rt.pages.render(
+        "consent.html",
+        {
+            "title": f"Allow {req.client.name}?",
+            "client_name": req.client.name,
+            "username": user.username,
+            "scopes": describe_scopes(req.scope, rt.ctx.config),
+            "redirect_origin": _origin(req.redirect_uri),
+            "csrf_token": csrf.token,
+            "pending": seal_pending(rt, params),
+        },
+        form_targets=[req.redirect_uri],
+    )
+    csrf.set_cookie(response, rt.cookies)
+    return response
+
+
+def consent_purpose(user: User) -> str:
+    # bound to the user: a consent form shown to one account cannot be posted for another
+    return f"consent|{user.user_id}"
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+
+
+def must_sign_in(req: AuthorizationRequest, session: Session, now: int) -> bool:
+    """OpenID Connect Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh sign-in."""
+    if "login" in req.prompt:
+        return True
+    return req.max_age is not None and now - session.auth_time > req.max_age
+
+
+async def continue_authorization(
+    request: Request,
+    rt: Runtime,
+    req: AuthorizationRequest,
+    params: Params,
+    user: User,
+    *,
+    auth_time: int,
+    after_post: bool,
+) -> Response:
+    """After sign-in: the consent page, or (consent remembered) the redirect with a code."""
+    if "consent" in req.prompt or await needs_consent(req, user.user_id, rt.ctx):
+        return consent_page(request, rt, req, params, user)
+    location = await approve(req, user.user_id, auth_time=auth_time, ctx=rt.ctx)
+    return render.redirect(location, after_post=after_post)
+
+
+async def check_request(rt: Runtime, params: Params) -> AuthorizationRequest:
+    """The core's checks; raises `OAuthError` / `AuthorizationRedirectError`."""
+    return await parse_authorization_request(params, rt.ctx)
+
+
+async def authorize(request: Request) -> Response:
+    rt = runtime(request)
+    after_post = request.method == "POST"
+    try:
+        params = await form_params(request) if after_post else query_params(request)
+        req = await check_request(rt, params)
+    except (OAuthError, AuthorizationRedirectError) as exc:
+        return render.authorization_error(rt.pages, exc, after_post=after_post)
+    signed_in = await rt.signed_in(request)
+    if signed_in is None or must_sign_in(req, signed_in[0], rt.now()):
+        return login_page(request, rt, req, params)
+    session, user = signed_in
+    return await continue_authorization(
+        request, rt, req, params, user, auth_time=session.auth_time, after_post=after_post
+    )

@@ -1,0 +1,54 @@
+"""What every route needs once the app has started: the core's `Context` and the server's
+own parts (cookies, CSRF, pages, throttle). Built by the app's lifespan, one per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from starlette.requests import Request
+
+from ostiary.oauth.context import Context
+from ostiary.oauth.models import User
+
+from .csrf import CsrfProtection
+from .keyring import DbKeyRing
+from .pages import Pages
+from .passwords import Argon2PasswordHasher
+from .sessions import CookiePolicy, Session, read_session
+from .settings import Settings
+from .signed_values import ValueSigner
+from .throttle import LoginThrottle
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    settings: Settings
+    ctx: Context
+    keyring: DbKeyRing
+    passwords: Argon2PasswordHasher
+    signer: ValueSigner
+    cookies: CookiePolicy
+    csrf: CsrfProtection
+    pages: Pages
+    throttle: LoginThrottle
+
+    def now(self) -> int:
+        return self.ctx.now()
+
+    async def signed_in(self, request: Request) -> tuple[Session, User] | None:
+        """The session and its user, or None (no session, or the user was deleted)."""
+        session = read_session(request, self.signer, self.cookies, now=self.now())
+        if session is None:
+            return None
+        user = await self.ctx.store.users.get(session.user_id)
+        return None if user is None else (session, user)
+
+
+def runtime(request: Request) -> Runtime:
+    """The app's runtime; only routes call this, after the lifespan has set it."""
+    return cast(Runtime, request.app.state.runtime)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
