@@ -96,3 +96,15 @@ class UnknownClient(OAuthError):
 
     error = "invalid_request"
     redirectable = False
+
+
+class LoginRequired(OAuthError):
+    """OpenID Connect Core §3.1.2.6: `prompt=none`, and the user is not signed in."""
+
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    """OpenID Connect Core §3.1.2.6: `prompt=none`, and the user has not consented yet."""
+
+    error = "consent_required"
