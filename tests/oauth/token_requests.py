@@ -44,8 +44,19 @@ def token_request(
 
 
 def snapshot(store: MemoryStore) -> dict[str, Any]:
-    """Everything a `MemoryStore` holds, deep-copied, to check a refused request changed nothing."""
-    return {name: copy.deepcopy(vars(getattr(store, name))) for name in STORES}
+    """Everything a `MemoryStore` holds, deep-copied, to check a refused request changed nothing.
+
+    A store that refers to a sibling store (to purge its rows, say) is snapshotted once, at
+    the top level; the reference is kept by name.
+    """
+    parts = {id(getattr(store, name)): name for name in STORES}
+    return {
+        name: {
+            attr: f"<store {parts[id(value)]}>" if id(value) in parts else copy.deepcopy(value)
+            for attr, value in vars(getattr(store, name)).items()
+        }
+        for name in STORES
+    }
 
 
 async def confidential_client(

@@ -1,0 +1,61 @@
+"""RFC 8414 metadata: every advertised endpoint and feature is one that works."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from core_context import ISSUER
+
+from ostiary.oauth.config import ServerConfig
+from ostiary.oauth.context import Context
+from ostiary.oauth.metadata import authorization_server_metadata, jwks_document
+
+pytestmark = pytest.mark.anyio
+
+
+def test_metadata_names_the_endpoints_under_the_issuer() -> None:
+    document = authorization_server_metadata(ServerConfig(issuer=ISSUER))
+    assert document["issuer"] == ISSUER
+    assert document["authorization_endpoint"] == ISSUER + "/authorize"
+    assert document["token_endpoint"] == ISSUER + "/token"
+    assert document["revocation_endpoint"] == ISSUER + "/revoke"
+    assert document["introspection_endpoint"] == ISSUER + "/introspect"
+    assert document["jwks_uri"] == ISSUER + "/jwks.json"
+    json.dumps(document)  # served as JSON as is
+
+
+def test_metadata_advertises_only_what_works() -> None:
+    document = authorization_server_metadata(ServerConfig(issuer=ISSUER))
+    assert document["response_types_supported"] == ["code"]  # no implicit, no hybrid
+    assert document["code_challenge_methods_supported"] == ["S256"]  # no plain
+    assert document["authorization_response_iss_parameter_supported"] is True
+    assert set(document["grant_types_supported"]) == {
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    }
+    assert set(document["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    }
+    assert "none" not in document["introspection_endpoint_auth_methods_supported"]
+    algorithms = document["token_endpoint_auth_signing_alg_values_supported"]
+    assert "none" not in algorithms
+    assert not any(alg.startswith("HS") for alg in algorithms)
+
+
+def test_metadata_follows_the_configured_issuer() -> None:
+    document = authorization_server_metadata(ServerConfig(issuer="http://127.0.0.1:8000"))
+    urls = [v for k, v in document.items() if k.endswith(("_endpoint", "_uri"))]
+    assert urls
+    assert all(url.startswith("http://127.0.0.1:8000/") for url in urls)
+
+
+async def test_jwks_document_holds_only_public_keys(ctx: Context) -> None:
+    document = await jwks_document(ctx)
+    assert [key["kid"] for key in document["keys"]] == ["test-es256"]
+    for key in document["keys"]:
+        assert "d" not in key
