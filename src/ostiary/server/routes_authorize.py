@@ -23,7 +23,7 @@ from ostiary.oauth.authorize import (
     needs_consent,
     parse_authorization_request,
 )
-from ostiary.oauth.errors import InvalidRequest, OAuthError
+from ostiary.oauth.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from ostiary.oauth.models import User
 
 from . import render
@@ -159,9 +159,35 @@ async def authorize(request: Request) -> Response:
     except (OAuthError, AuthorizationRedirectError) as exc:
         return render.authorization_error(rt.pages, exc, after_post=after_post)
     signed_in = await rt.signed_in(request)
+    if "none" in req.prompt:
+        return await _without_pages(rt, req, signed_in, after_post=after_post)
     if signed_in is None or must_sign_in(req, signed_in[0], rt.now()):
         return login_page(request, rt, req, params)
     session, user = signed_in
     return await continue_authorization(
         request, rt, req, params, user, auth_time=session.auth_time, after_post=after_post
     )
+
+
+async def _without_pages(
+    rt: Runtime,
+    req: AuthorizationRequest,
+    signed_in: tuple[Session, User] | None,
+    *,
+    after_post: bool,
+) -> Response:
+    """`prompt=none` (OpenID Connect Core §3.1.2.1): a code if nothing must be asked, else an
+    error to the client; never a page."""
+    error: OAuthError | None = None
+    if signed_in is None or must_sign_in(req, signed_in[0], rt.now()):
+        error = LoginRequired("the user is not signed in")
+    elif await needs_consent(req, signed_in[1].user_id, rt.ctx):
+        error = ConsentRequired("the user has not approved this request")
+    if error is not None or signed_in is None:
+        failure = AuthorizationRedirectError(
+            error or LoginRequired(), req.redirect_uri, req.state, issuer=req.issuer
+        )
+        return render.authorization_error(rt.pages, failure, after_post=after_post)
+    session, user = signed_in
+    location = await approve(req, user.user_id, auth_time=session.auth_time, ctx=rt.ctx)
+    return render.redirect(location, after_post=after_post)
