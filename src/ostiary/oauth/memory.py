@@ -6,7 +6,7 @@ Each method runs without awaiting inside, so on one event loop every method is a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .models import (
     AuditEvent,
@@ -23,8 +23,9 @@ from .models import (
 
 
 class MemoryClientStore:
-    def __init__(self) -> None:
+    def __init__(self, forget: Callable[[str], None] = lambda client_id: None) -> None:
         self._rows: dict[str, Client] = {}
+        self._forget = forget  # removes what was issued to a deleted client
 
     async def get(self, client_id: str) -> Client | None:
         return self._rows.get(client_id)
@@ -38,12 +39,16 @@ class MemoryClientStore:
         return sorted(self._rows.values(), key=lambda c: (c.created_at, c.client_id))
 
     async def delete(self, client_id: str) -> bool:
-        return self._rows.pop(client_id, None) is not None
+        if self._rows.pop(client_id, None) is None:
+            return False
+        self._forget(client_id)
+        return True
 
 
 class MemoryUserStore:
-    def __init__(self) -> None:
+    def __init__(self, forget: Callable[[str], None] = lambda user_id: None) -> None:
         self._rows: dict[str, User] = {}
+        self._forget = forget  # ends a deleted user's grants
 
     async def get(self, user_id: str) -> User | None:
         return self._rows.get(user_id)
@@ -60,7 +65,10 @@ class MemoryUserStore:
         return sorted(self._rows.values(), key=lambda u: u.username)
 
     async def delete(self, user_id: str) -> bool:
-        return self._rows.pop(user_id, None) is not None
+        if self._rows.pop(user_id, None) is None:
+            return False
+        self._forget(user_id)
+        return True
 
 
 class MemoryCodeStore:
@@ -86,9 +94,28 @@ class MemoryCodeStore:
         self._rows[code_hash] = (code, True)
         return CodeConsumption(code=code)
 
+    def purge(self, *, now: int) -> int:
+        gone = [key for key, (code, _) in self._rows.items() if now >= code.expires_at]
+        for key in gone:
+            del self._rows[key]
+        return len(gone)
+
+    def forget(self, *, client_id: str | None, user_id: str | None) -> set[str]:
+        """Drop the codes of a deleted client or user; return their grant ids."""
+        gone = [
+            key
+            for key, (code, _) in self._rows.items()
+            if _is_owned(code.client_id, code.user_id, client_id=client_id, user_id=user_id)
+        ]
+        return {self._rows.pop(key)[0].grant_id for key in gone}
+
 
 class MemoryTokenStore:
-    def __init__(self) -> None:
+    def __init__(
+        self, *, codes: MemoryCodeStore | None = None, replay: MemoryReplayStore | None = None
+    ) -> None:
+        self._codes = codes  # purged with the tokens (TokenStore.purge_expired)
+        self._replay = replay
         # hash -> (token, state) with state "live", "rotated" or "revoked"
         self._refresh: dict[str, tuple[RefreshToken, str]] = {}
         self._access: dict[str, IssuedAccessToken] = {}
@@ -167,7 +194,28 @@ class MemoryTokenStore:
             del self._access[key]
         for key in gone_revoked:
             del self._revoked_access[key]
-        return len(gone) + len(gone_access) + len(gone_revoked)
+        purged = len(gone) + len(gone_access) + len(gone_revoked)
+        if self._codes is not None:
+            purged += self._codes.purge(now=now)
+        if self._replay is not None:
+            purged += self._replay.purge(now=now)
+        return purged
+
+    def forget(self, *, client_id: str | None, user_id: str | None, grants: set[str]) -> None:
+        """Drop the tokens of a deleted client or user and revoke their grants for good."""
+        grants = set(grants)
+        for key, (token, _) in list(self._refresh.items()):
+            if _is_owned(token.client_id, token.user_id, client_id=client_id, user_id=user_id):
+                grants.add(token.grant_id)
+                del self._refresh[key]
+        for key, access in list(self._access.items()):
+            if access.grant_id is not None and user_id is not None and access.subject == user_id:
+                grants.add(access.grant_id)
+            if client_id is not None and access.client_id == client_id:
+                if access.grant_id is not None:
+                    grants.add(access.grant_id)
+                del self._access[key]
+        self._revoked_grants |= grants
 
 
 class MemoryConsentStore:
@@ -184,7 +232,13 @@ class MemoryConsentStore:
         return self._rows.pop((user_id, client_id), None) is not None
 
     async def list_for_user(self, user_id: str) -> Sequence[Consent]:
-        return [c for (uid, _), c in self._rows.items() if uid == user_id]
+        found = [c for (uid, _), c in self._rows.items() if uid == user_id]
+        return sorted(found, key=lambda c: c.client_id)
+
+    def forget(self, *, client_id: str | None, user_id: str | None) -> None:
+        for key, consent in list(self._rows.items()):
+            if _is_owned(consent.client_id, consent.user_id, client_id=client_id, user_id=user_id):
+                del self._rows[key]
 
 
 class MemoryKeyStore:
@@ -216,6 +270,12 @@ class MemoryReplayStore:
         self._rows[key] = expires_at
         return True
 
+    def purge(self, *, now: int) -> int:
+        gone = [key for key, expires_at in self._rows.items() if now >= expires_at]
+        for key in gone:
+            del self._rows[key]
+        return len(gone)
+
 
 class MemoryThrottleStore:
     def __init__(self) -> None:
@@ -242,19 +302,34 @@ class MemoryAuditLog:
         self.events.append(dataclasses.replace(event, detail=dict(event.detail)))
 
     async def tail(self, limit: int = 50) -> Sequence[AuditEvent]:
-        return self.events[-limit:]
+        return self.events[-limit:] if limit > 0 else []
 
 
 class MemoryStore:
     """Every store in memory."""
 
     def __init__(self) -> None:
-        self.clients = MemoryClientStore()
-        self.users = MemoryUserStore()
+        self.clients = MemoryClientStore(forget=lambda client_id: self._forget(client_id, None))
+        self.users = MemoryUserStore(forget=lambda user_id: self._forget(None, user_id))
         self.codes = MemoryCodeStore()
-        self.tokens = MemoryTokenStore()
+        self.replay = MemoryReplayStore()
+        self.tokens = MemoryTokenStore(codes=self.codes, replay=self.replay)
         self.consents = MemoryConsentStore()
         self.keys = MemoryKeyStore()
-        self.replay = MemoryReplayStore()
         self.throttle = MemoryThrottleStore()
         self.audit = MemoryAuditLog()
+
+    def _forget(self, client_id: str | None, user_id: str | None) -> None:
+        """A deleted client or user takes what was issued to it along (as SqlStore's
+        ON DELETE CASCADE does), and its grants stay revoked for introspection."""
+        grants = self.codes.forget(client_id=client_id, user_id=user_id)
+        self.tokens.forget(client_id=client_id, user_id=user_id, grants=grants)
+        self.consents.forget(client_id=client_id, user_id=user_id)
+
+
+def _is_owned(
+    owner_client: str, owner_user: str | None, *, client_id: str | None, user_id: str | None
+) -> bool:
+    return (client_id is not None and owner_client == client_id) or (
+        user_id is not None and owner_user == user_id
+    )
