@@ -1,0 +1,632 @@
+"""The `Store` contract (ostiary/oauth/store.py), the same cases on MemoryStore, SQLite and
+PostgreSQL: every method, every CodeConsumption and Rotation outcome, and the races that
+must have exactly one winner."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+
+from ostiary.oauth.models import (
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    Consent,
+    IssuedAccessToken,
+    RefreshToken,
+    SigningKey,
+    User,
+)
+from ostiary.oauth.store import Store
+
+pytestmark = pytest.mark.anyio
+
+NOW = 1_800_000_000
+RACERS = 50
+
+
+def make_client(client_id: str = "c1", **fields: Any) -> Client:
+    values: dict[str, Any] = {
+        "client_id": client_id,
+        "name": f"App {client_id}",
+        "auth_method": "client_secret_basic",
+        "secret_hash": "sha256$c2FsdA$aGFzaA",
+        "redirect_uris": ("https://app.example/cb", "http://127.0.0.1/cb"),
+        "grant_types": frozenset({"authorization_code", "refresh_token"}),
+        "scopes": frozenset({"openid", "read", "write"}),
+        "created_at": NOW,
+    }
+    return Client(**(values | fields))
+
+
+def make_user(user_id: str = "u1", username: str = "alice") -> User:
+    return User(
+        user_id=user_id, username=username, password_hash="$argon2id$v=19$x", created_at=NOW
+    )
+
+
+def make_code(code_hash: str = "code-1", **fields: Any) -> AuthorizationCode:
+    values: dict[str, Any] = {
+        "code_hash": code_hash,
+        "grant_id": "g1",
+        "client_id": "c1",
+        "user_id": "u1",
+        "redirect_uri": "https://app.example/cb",
+        "scope": frozenset({"openid", "read"}),
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "resources": ("https://api.example", "https://notes.example"),
+        "nonce": "n-0S6_WzA2Mj",
+        "auth_time": NOW - 5,
+        "created_at": NOW,
+        "expires_at": NOW + 60,
+    }
+    return AuthorizationCode(**(values | fields))
+
+
+def make_refresh(token_hash: str = "rt-1", **fields: Any) -> RefreshToken:  # noqa: S107
+    values: dict[str, Any] = {
+        "token_hash": token_hash,
+        "grant_id": "g1",
+        "client_id": "c1",
+        "user_id": "u1",
+        "scope": frozenset({"read", "offline_access"}),
+        "resources": ("https://api.example",),
+        "created_at": NOW,
+        "expires_at": NOW + 3600,
+        "auth_time": NOW - 5,
+    }
+    return RefreshToken(**(values | fields))
+
+
+def make_access(token_id: str = "jti-1", **fields: Any) -> IssuedAccessToken:  # noqa: S107
+    values: dict[str, Any] = {
+        "token_id": token_id,
+        "format": "jwt",
+        "client_id": "c1",
+        "grant_id": "g1",
+        "subject": "u1",
+        "scope": frozenset({"read"}),
+        "audience": ("https://notes.example", "https://api.example"),
+        "issued_at": NOW,
+        "expires_at": NOW + 600,
+        "extra": {"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}},
+    }
+    return IssuedAccessToken(**(values | fields))
+
+
+def make_key(kid: str, created_at: int, **fields: Any) -> SigningKey:
+    values: dict[str, Any] = {
+        "kid": kid,
+        "alg": "ES256",
+        "public_jwk": {"kty": "EC", "crv": "P-256", "x": "eA", "y": "eQ", "kid": kid},
+        "private_jwe": "eyJhbGciOiJkaXIifQ..iv.ct.tag",
+        "created_at": created_at,
+        "activates_at": created_at + 86_400,
+    }
+    return SigningKey(**(values | fields))
+
+
+@pytest.fixture
+async def owners(store: Store) -> Store:
+    """A store holding client c1 and user u1, which codes and tokens belong to."""
+    await store.clients.add(make_client())
+    await store.users.add(make_user())
+    return store
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+async def test_client_round_trips_every_field(store: Store) -> None:
+    client = make_client(
+        jwks={"keys": [{"kty": "EC", "crv": "P-256", "x": "eA", "y": "eQ", "kid": "k"}]},
+        token_format="opaque",
+        legacy_password_grant=True,
+        grant_types=frozenset({"password", "client_credentials"}),
+    )
+    await store.clients.add(client)
+    assert await store.clients.get("c1") == client
+
+
+async def test_public_client_without_secret(store: Store) -> None:
+    client = make_client(auth_method="none", secret_hash=None, scopes=frozenset())
+    await store.clients.add(client)
+    found = await store.clients.get("c1")
+    assert found == client
+    assert found.is_public
+
+
+async def test_unknown_client_is_none(store: Store) -> None:
+    assert await store.clients.get("nobody") is None
+
+
+async def test_client_id_taken_twice_refused(store: Store) -> None:
+    await store.clients.add(make_client())
+    with pytest.raises(ValueError, match="exists"):
+        await store.clients.add(make_client(name="Impostor"))
+    assert (await store.clients.get("c1")) == make_client()
+
+
+async def test_clients_listed_by_creation_then_id(store: Store) -> None:
+    for client_id, created_at in [("c3", NOW), ("c1", NOW + 1), ("c2", NOW)]:
+        await store.clients.add(make_client(client_id, created_at=created_at))
+    assert [c.client_id for c in await store.clients.list()] == ["c2", "c3", "c1"]
+
+
+async def test_client_delete(store: Store) -> None:
+    await store.clients.add(make_client())
+    assert await store.clients.delete("c1") is True
+    assert await store.clients.get("c1") is None
+    assert await store.clients.delete("c1") is False
+    assert await store.clients.list() == []
+
+
+async def test_deleting_a_client_removes_what_it_was_issued(owners: Store) -> None:
+    store = owners
+    await store.codes.put(make_code())
+    await store.tokens.add_refresh(make_refresh())
+    await store.tokens.add_access(make_access())
+    await store.consents.put(Consent(user_id="u1", client_id="c1", scope=frozenset(), granted_at=0))
+    assert await store.clients.delete("c1")
+    assert (await store.codes.consume("code-1", now=NOW)).code is None
+    assert await store.tokens.find_refresh("rt-1", now=NOW) is None
+    assert await store.tokens.find_access("jti-1") is None
+    assert await store.consents.get("u1", "c1") is None
+    # a JWT the client still holds reads revoked at introspection
+    assert await store.tokens.is_revoked("jti-1", "g1")
+    assert await store.users.get("u1") == make_user()
+
+
+# -- users ---------------------------------------------------------------------------------
+
+
+async def test_user_by_id_and_by_username(store: Store) -> None:
+    await store.users.add(make_user())
+    assert await store.users.get("u1") == make_user()
+    assert await store.users.by_username("alice") == make_user()
+    assert await store.users.by_username("Alice") is None  # exact match only
+    assert await store.users.get("u2") is None
+    assert await store.users.by_username("bob") is None
+
+
+@pytest.mark.parametrize(
+    ("user_id", "username"), [("u1", "other"), ("u2", "alice")], ids=["same-id", "same-username"]
+)
+async def test_user_taken_twice_refused(store: Store, user_id: str, username: str) -> None:
+    await store.users.add(make_user())
+    with pytest.raises(ValueError, match="exists"):
+        await store.users.add(make_user(user_id, username))
+    assert await store.users.list() == [make_user()]
+
+
+async def test_users_listed_by_username(store: Store) -> None:
+    for user_id, name in [("u1", "carol"), ("u2", "alice"), ("u3", "bob")]:
+        await store.users.add(make_user(user_id, name))
+    assert [u.username for u in await store.users.list()] == ["alice", "bob", "carol"]
+
+
+async def test_user_delete(store: Store) -> None:
+    await store.users.add(make_user())
+    assert await store.users.delete("u1") is True
+    assert await store.users.get("u1") is None
+    assert await store.users.by_username("alice") is None
+    assert await store.users.delete("u1") is False
+
+
+async def test_deleting_a_user_ends_their_grants(owners: Store) -> None:
+    store = owners
+    await store.codes.put(make_code())
+    await store.tokens.add_refresh(make_refresh())
+    await store.tokens.add_access(make_access(grant_id="g2"))
+    await store.consents.put(Consent(user_id="u1", client_id="c1", scope=frozenset(), granted_at=0))
+    assert await store.users.delete("u1")
+    assert (await store.codes.consume("code-1", now=NOW)).code is None
+    assert await store.tokens.find_refresh("rt-1", now=NOW) is None
+    assert await store.consents.get("u1", "c1") is None
+    assert await store.tokens.is_revoked("jti-1", "g2")
+    assert await store.tokens.is_revoked("jti-1", "g1")
+    assert await store.clients.get("c1") is not None
+
+
+# -- authorization codes ---------------------------------------------------------------------
+
+
+async def test_code_first_redemption_returns_it(owners: Store) -> None:
+    await owners.codes.put(make_code())
+    first = await owners.codes.consume("code-1", now=NOW)
+    assert first.code == make_code()
+    assert first.replayed is False
+
+
+async def test_code_second_redemption_is_a_replay(owners: Store) -> None:
+    await owners.codes.put(make_code())
+    await owners.codes.consume("code-1", now=NOW)
+    again = await owners.codes.consume("code-1", now=NOW + 1)
+    assert again.code == make_code()
+    assert again.replayed is True
+    # a replay after expiry is still a replay (until the code is purged)
+    late = await owners.codes.consume("code-1", now=NOW + 3600)
+    assert late.replayed is True
+
+
+async def test_unknown_code_is_nothing(owners: Store) -> None:
+    result = await owners.codes.consume("never-issued", now=NOW)
+    assert result.code is None
+    assert result.replayed is False
+
+
+@pytest.mark.parametrize(("delta", "live"), [(-1, True), (0, False), (1, False)])
+async def test_code_expiry_boundary(owners: Store, delta: int, live: bool) -> None:
+    await owners.codes.put(make_code(expires_at=NOW + 60))
+    result = await owners.codes.consume("code-1", now=NOW + 60 + delta)
+    assert (result.code is not None) is live
+    assert result.replayed is False
+
+
+async def test_expired_code_stays_unredeemable(owners: Store) -> None:
+    await owners.codes.put(make_code())
+    assert (await owners.codes.consume("code-1", now=NOW + 60)).code is None
+    assert (await owners.codes.consume("code-1", now=NOW + 61)) == (
+        await owners.codes.consume("never", now=NOW)
+    )
+
+
+async def test_code_minimal_fields_round_trip(owners: Store) -> None:
+    code = make_code(nonce=None, resources=(), scope=frozenset(), auth_time=0)
+    await owners.codes.put(code)
+    assert (await owners.codes.consume("code-1", now=NOW)).code == code
+
+
+async def test_code_peek_changes_nothing(owners: Store) -> None:
+    await owners.codes.put(make_code())
+    assert await owners.codes.peek("code-1") == make_code()
+    assert await owners.codes.peek("code-1") == make_code()
+    assert (await owners.codes.consume("code-1", now=NOW)).replayed is False
+    assert await owners.codes.peek("code-1") == make_code()  # used: still there
+    assert await owners.codes.peek("missing") is None
+
+
+async def test_code_redeemed_once_under_a_race(owners: Store) -> None:
+    await owners.codes.put(make_code())
+    results = await asyncio.gather(
+        *(owners.codes.consume("code-1", now=NOW) for _ in range(RACERS))
+    )
+    assert sum(1 for r in results if r.code is not None and not r.replayed) == 1
+    assert sum(1 for r in results if r.replayed) == RACERS - 1
+    assert all(r.code == make_code() for r in results)
+
+
+# -- refresh tokens --------------------------------------------------------------------------
+
+
+async def test_refresh_found_while_live(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    assert await owners.tokens.find_refresh("rt-1", now=NOW) == make_refresh()
+    assert await owners.tokens.find_refresh("rt-2", now=NOW) is None
+
+
+@pytest.mark.parametrize(("delta", "live"), [(-1, True), (0, False), (1, False)])
+async def test_refresh_expiry_boundary(owners: Store, delta: int, live: bool) -> None:
+    await owners.tokens.add_refresh(make_refresh(expires_at=NOW + 3600))
+    found = await owners.tokens.find_refresh("rt-1", now=NOW + 3600 + delta)
+    assert (found is not None) is live
+
+
+async def test_client_credentials_refresh_has_no_user(owners: Store) -> None:
+    token = make_refresh(user_id=None, resources=(), scope=frozenset())
+    await owners.tokens.add_refresh(token)
+    assert await owners.tokens.find_refresh("rt-1", now=NOW) == token
+
+
+async def test_rotation_spends_the_old_token_and_stores_the_new(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    replacement = make_refresh("rt-2", created_at=NOW + 10, expires_at=NOW + 7200)
+    rotation = await owners.tokens.rotate_refresh("rt-1", replacement, now=NOW + 10)
+    assert rotation.status == "rotated"
+    assert rotation.previous == make_refresh()
+    assert await owners.tokens.find_refresh("rt-1", now=NOW + 10) is None
+    assert await owners.tokens.find_refresh("rt-2", now=NOW + 10) == replacement
+
+
+async def test_rotated_token_presented_again_is_reuse(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    again = await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-3"), now=NOW + 1)
+    assert again.status == "reused"
+    assert again.previous == make_refresh()
+    assert await owners.tokens.find_refresh("rt-3", now=NOW) is None  # nothing stored
+
+
+async def test_rotation_of_unknown_token_is_invalid(owners: Store) -> None:
+    rotation = await owners.tokens.rotate_refresh("nope", make_refresh("rt-2"), now=NOW)
+    assert rotation.status == "invalid"
+    assert rotation.previous is None
+    assert await owners.tokens.find_refresh("rt-2", now=NOW) is None
+
+
+async def test_rotation_of_expired_token_is_invalid(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh(expires_at=NOW))
+    rotation = await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    assert rotation.status == "invalid"
+    assert rotation.previous == make_refresh(expires_at=NOW)
+    assert await owners.tokens.find_refresh("rt-2", now=NOW) is None
+
+
+async def test_rotation_of_revoked_token_is_invalid(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    assert await owners.tokens.revoke_refresh("rt-1", now=NOW) == make_refresh()
+    rotation = await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    assert rotation.status == "invalid"
+    assert rotation.previous == make_refresh()
+
+
+async def test_rotation_in_a_revoked_family_is_invalid(owners: Store) -> None:
+    await owners.tokens.revoke_grant("g1", now=NOW)
+    # written after the revocation, as a racing request might: still dead
+    await owners.tokens.add_refresh(make_refresh())
+    assert await owners.tokens.find_refresh("rt-1", now=NOW) is None
+    rotation = await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    assert rotation.status == "invalid"
+
+
+async def test_refresh_rotated_once_under_a_race(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    results = await asyncio.gather(
+        *(
+            owners.tokens.rotate_refresh("rt-1", make_refresh(f"next-{i}"), now=NOW)
+            for i in range(RACERS)
+        )
+    )
+    statuses = [r.status for r in results]
+    assert statuses.count("rotated") == 1
+    assert statuses.count("reused") == RACERS - 1
+    winner = statuses.index("rotated")
+    live = [
+        i
+        for i in range(RACERS)
+        if await owners.tokens.find_refresh(f"next-{i}", now=NOW) is not None
+    ]
+    assert live == [winner]
+
+
+async def test_refresh_peek_sees_every_state(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    assert await owners.tokens.peek_refresh("rt-1") == make_refresh()
+    await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    assert await owners.tokens.peek_refresh("rt-1") == make_refresh()  # rotated
+    await owners.tokens.revoke_refresh("rt-2", now=NOW)
+    assert await owners.tokens.peek_refresh("rt-2") == make_refresh("rt-2")  # revoked
+    assert await owners.tokens.peek_refresh("nope") is None
+
+
+async def test_revoke_refresh(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    assert await owners.tokens.revoke_refresh("rt-1", now=NOW) == make_refresh()
+    assert await owners.tokens.find_refresh("rt-1", now=NOW) is None
+    assert await owners.tokens.revoke_refresh("rt-1", now=NOW) == make_refresh()  # idempotent
+    assert await owners.tokens.revoke_refresh("nope", now=NOW) is None
+
+
+# -- access tokens and revocation -------------------------------------------------------------
+
+
+async def test_access_token_round_trips(owners: Store) -> None:
+    opaque = make_access("hash-of-opaque", format="opaque", grant_id=None, extra={}, audience=())
+    await owners.tokens.add_access(make_access())
+    await owners.tokens.add_access(opaque)
+    assert await owners.tokens.find_access("jti-1") == make_access()
+    assert await owners.tokens.find_access("hash-of-opaque") == opaque
+    assert await owners.tokens.find_access("jti-2") is None
+
+
+async def test_found_access_token_is_returned_even_when_revoked(owners: Store) -> None:
+    await owners.tokens.add_access(make_access())
+    await owners.tokens.revoke_access("jti-1", expires_at=NOW + 600, now=NOW)
+    assert await owners.tokens.find_access("jti-1") == make_access()
+    assert await owners.tokens.is_revoked("jti-1", "g1")
+
+
+async def test_revoking_a_jti_never_stored(owners: Store) -> None:
+    assert not await owners.tokens.is_revoked("jti-cc", None)
+    await owners.tokens.revoke_access("jti-cc", expires_at=NOW + 600, now=NOW)
+    await owners.tokens.revoke_access("jti-cc", expires_at=NOW + 600, now=NOW)  # twice: fine
+    assert await owners.tokens.is_revoked("jti-cc", None)
+    assert await owners.tokens.is_revoked("jti-cc", "g-other")
+    assert not await owners.tokens.is_revoked("jti-other", None)
+
+
+async def test_revoke_grant_revokes_the_family(owners: Store) -> None:
+    store = owners
+    await store.tokens.add_refresh(make_refresh())
+    await store.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    await store.tokens.add_access(make_access("jti-1"))
+    await store.tokens.add_access(make_access("jti-2"))
+    await store.tokens.add_access(make_access("jti-3", grant_id="g2"))
+    await store.tokens.add_refresh(make_refresh("rt-9", grant_id="g2"))
+    await store.tokens.revoke_access("jti-2", expires_at=NOW + 600, now=NOW)
+
+    # rt-1 (rotated) and rt-2 (live), jti-1 (jti-2 was revoked already)
+    assert await store.tokens.revoke_grant("g1", now=NOW) == 3
+    assert await store.tokens.revoke_grant("g1", now=NOW) == 0
+    assert await store.tokens.find_refresh("rt-2", now=NOW) is None
+    assert (await store.tokens.rotate_refresh("rt-2", make_refresh("x"), now=NOW)).status == (
+        "invalid"
+    )
+    assert await store.tokens.is_revoked("jti-1", "g1")
+    assert await store.tokens.is_revoked("jti-new", "g1")  # any token of the grant
+    # the other grant is untouched
+    assert not await store.tokens.is_revoked("jti-3", "g2")
+    assert await store.tokens.find_refresh("rt-9", now=NOW) is not None
+
+
+async def test_revoke_unknown_grant(owners: Store) -> None:
+    assert await owners.tokens.revoke_grant("g-unknown", now=NOW) == 0
+    assert await owners.tokens.is_revoked("any", "g-unknown")
+
+
+async def test_purge_expired(owners: Store) -> None:
+    store = owners
+    await store.codes.put(make_code("code-old", expires_at=NOW))
+    await store.codes.put(make_code("code-new", expires_at=NOW + 1))
+    await store.tokens.add_refresh(make_refresh("rt-old", expires_at=NOW))
+    await store.tokens.add_refresh(make_refresh("rt-new", expires_at=NOW + 1))
+    await store.tokens.add_access(make_access("at-old", expires_at=NOW - 1))
+    await store.tokens.add_access(make_access("at-new", expires_at=NOW + 1))
+    await store.tokens.revoke_access("rv-old", expires_at=NOW, now=NOW - 10)
+    await store.tokens.revoke_access("rv-new", expires_at=NOW + 1, now=NOW - 10)
+    assert await store.replay.first_use("jti-old", expires_at=NOW, now=NOW - 10)
+    assert await store.replay.first_use("jti-new", expires_at=NOW + 1, now=NOW - 10)
+
+    assert await store.tokens.purge_expired(now=NOW) == 5
+    assert await store.tokens.purge_expired(now=NOW) == 0
+
+    assert await store.codes.peek("code-old") is None
+    assert await store.codes.peek("code-new") is not None
+    assert await store.tokens.peek_refresh("rt-old") is None
+    assert await store.tokens.peek_refresh("rt-new") is not None
+    assert await store.tokens.find_access("at-old") is None
+    assert await store.tokens.find_access("at-new") is not None
+    assert not await store.tokens.is_revoked("rv-old", None)
+    assert await store.tokens.is_revoked("rv-new", None)
+    assert not await store.replay.first_use("jti-new", expires_at=NOW + 1, now=NOW)
+
+
+# -- consents ----------------------------------------------------------------------------------
+
+
+async def test_consent_put_get_replace_revoke(owners: Store) -> None:
+    store = owners
+    first = Consent(user_id="u1", client_id="c1", scope=frozenset({"read"}), granted_at=NOW)
+    wider = dataclasses.replace(first, scope=frozenset({"read", "write"}), granted_at=NOW + 5)
+    assert await store.consents.get("u1", "c1") is None
+    await store.consents.put(first)
+    assert await store.consents.get("u1", "c1") == first
+    await store.consents.put(wider)
+    assert await store.consents.get("u1", "c1") == wider
+    assert await store.consents.revoke("u1", "c1") is True
+    assert await store.consents.get("u1", "c1") is None
+    assert await store.consents.revoke("u1", "c1") is False
+
+
+async def test_consents_listed_per_user(owners: Store) -> None:
+    store = owners
+    await store.clients.add(make_client("c0"))
+    await store.users.add(make_user("u2", "bob"))
+    mine = [
+        Consent(user_id="u1", client_id=client_id, scope=frozenset({"read"}), granted_at=NOW)
+        for client_id in ("c1", "c0")
+    ]
+    for consent in [*mine, Consent(user_id="u2", client_id="c1", scope=frozenset(), granted_at=0)]:
+        await store.consents.put(consent)
+    assert await store.consents.list_for_user("u1") == sorted(mine, key=lambda c: c.client_id)
+    assert await store.consents.list_for_user("nobody") == []
+
+
+# -- signing keys --------------------------------------------------------------------------------
+
+
+async def test_keys_listed_newest_first(store: Store) -> None:
+    keys = [make_key("k1", NOW), make_key("k3", NOW + 100), make_key("k2", NOW + 100)]
+    for key in keys:
+        await store.keys.add(key)
+    assert [k.kid for k in await store.keys.list()] == ["k3", "k2", "k1"]
+    assert (await store.keys.list())[-1] == keys[0]
+
+
+async def test_key_kid_taken_twice_refused(store: Store) -> None:
+    await store.keys.add(make_key("k1", NOW))
+    with pytest.raises(ValueError, match="exists"):
+        await store.keys.add(make_key("k1", NOW + 1, alg="RS256"))
+    assert await store.keys.list() == [make_key("k1", NOW)]
+
+
+async def test_key_update_retires_it(store: Store) -> None:
+    await store.keys.add(make_key("k1", NOW))
+    retired = make_key("k1", NOW, retires_at=NOW + 10, expires_at=NOW + 700)
+    await store.keys.update(retired)
+    assert await store.keys.list() == [retired]
+
+
+async def test_key_update_of_unknown_kid_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        await store.keys.update(make_key("ghost", NOW))
+    assert await store.keys.list() == []
+
+
+# -- replay, throttle, audit -------------------------------------------------------------------
+
+
+async def test_replay_first_use_only(store: Store) -> None:
+    assert await store.replay.first_use("jti-1", expires_at=NOW + 60, now=NOW)
+    assert not await store.replay.first_use("jti-1", expires_at=NOW + 120, now=NOW + 59)
+    assert await store.replay.first_use("jti-2", expires_at=NOW + 60, now=NOW)
+
+
+async def test_replay_entry_expired_may_be_used_again(store: Store) -> None:
+    assert await store.replay.first_use("jti-1", expires_at=NOW + 60, now=NOW)
+    assert await store.replay.first_use("jti-1", expires_at=NOW + 120, now=NOW + 60)
+    # the new entry holds until its own expiry
+    assert not await store.replay.first_use("jti-1", expires_at=NOW + 200, now=NOW + 119)
+
+
+async def test_replay_first_use_once_under_a_race(store: Store) -> None:
+    results = await asyncio.gather(
+        *(store.replay.first_use("jti-x", expires_at=NOW + 60, now=NOW) for _ in range(RACERS))
+    )
+    assert results.count(True) == 1
+
+
+async def test_throttle_counts_inside_the_window(store: Store) -> None:
+    assert await store.throttle.hit("user:alice", now=NOW, window=60) == 1
+    assert await store.throttle.hit("user:alice", now=NOW + 30, window=60) == 2
+    assert await store.throttle.hit("addr:192.0.2.1", now=NOW + 30, window=60) == 1
+    assert await store.throttle.count("user:alice", now=NOW + 59, window=60) == 2
+    assert await store.throttle.count("user:alice", now=NOW + 60, window=60) == 1  # NOW left
+    assert await store.throttle.hit("user:alice", now=NOW + 90, window=60) == 1
+    assert await store.throttle.count("nobody", now=NOW, window=60) == 0
+
+
+async def test_throttle_reset(store: Store) -> None:
+    await store.throttle.hit("user:alice", now=NOW, window=60)
+    await store.throttle.hit("user:bob", now=NOW, window=60)
+    await store.throttle.reset("user:alice")
+    assert await store.throttle.count("user:alice", now=NOW, window=60) == 0
+    assert await store.throttle.count("user:bob", now=NOW, window=60) == 1
+    await store.throttle.reset("never-hit")
+
+
+async def test_throttle_hits_counted_under_a_race(store: Store) -> None:
+    counts = await asyncio.gather(
+        *(store.throttle.hit("addr:198.51.100.7", now=NOW, window=60) for _ in range(RACERS))
+    )
+    # each failure sees every one before it: a burst cannot all read "under the limit"
+    assert sorted(counts) == list(range(1, RACERS + 1))
+
+
+async def test_audit_tail_is_newest_events_oldest_first(store: Store) -> None:
+    events = [
+        AuditEvent(
+            event="refresh.reuse_detected",
+            at=NOW + i,
+            client_id="c1",
+            user_id="u1",
+            grant_id=f"g{i}",
+            address="192.0.2.1",
+            detail={"revoked": i, "nested": {"list": [1, "two"]}},
+        )
+        for i in range(5)
+    ]
+    for event in events:
+        await store.audit.record(event)
+    assert await store.audit.tail() == events
+    assert await store.audit.tail(2) == events[-2:]
+    assert await store.audit.tail(0) == []
+
+
+async def test_audit_event_with_only_required_fields(store: Store) -> None:
+    event = AuditEvent(event="login.failed", at=NOW)
+    await store.audit.record(event)
+    assert await store.audit.tail(1) == [event]
