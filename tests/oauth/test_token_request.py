@@ -169,10 +169,12 @@ async def test_too_many_values_is_invalid_request(
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "a\nb", "\x7f", "\ud800"])
+@pytest.mark.parametrize("name", ["scope", "unknown_parameter"])
 async def test_control_characters_are_invalid_request(
-    ctx: Context, store: MemoryStore, auth: str, value: str
+    ctx: Context, store: MemoryStore, auth: str, name: str, value: str
 ) -> None:
-    response = await send(ctx, store, {**CC, "client_id": value}, auth)
+    # NUL or a lone surrogate would otherwise fail later, in a database driver.
+    response = await send(ctx, store, {**CC, name: value}, auth)
     assert (response.status, response.body["error"]) == (400, "invalid_request")
 
 
