@@ -15,11 +15,25 @@ from collections.abc import Sequence
 from ostiary import __version__
 from ostiary.jose import JoseError
 
-from . import demo, jwt_commands, keys_commands
+from . import (
+    clients_commands,
+    demo,
+    jwt_commands,
+    keys_commands,
+    serve_command,
+    users_commands,
+)
 from ._console import CommandError, HelpFormatter, printable
 
-# Later groups (serve, clients, users, apis, audit) add a module here and nothing else.
-COMMAND_GROUPS = (jwt_commands, keys_commands, demo)
+# Later groups (apis, audit) add a module here and nothing else.
+COMMAND_GROUPS = (
+    serve_command,
+    clients_commands,
+    users_commands,
+    keys_commands,
+    jwt_commands,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

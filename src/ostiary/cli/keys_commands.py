@@ -1,4 +1,4 @@
-"""`ostiary keys generate | thumbprint`: make keys and name them."""
+"""`ostiary keys generate | thumbprint`: make keys and name them (`list | rotate`: the server's)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ostiary.jose.jwk import JWK, JWKSet
 
 from ._console import HelpFormatter, fail, render_json
 from ._keyfiles import load_key_file
+from .signing_keys_commands import add_server_commands
 
 _KEY_TYPES = ("EC", "RSA", "OKP", "oct")
 # Key-management algorithms of JWE, by name prefix: the key type each one needs.
@@ -21,13 +22,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add `keys` and its subcommands."""
     group = commands.add_parser(
         "keys",
-        help="generate keys and compute thumbprints",
-        description="Generate JSON Web Keys and compute their RFC 7638 thumbprints.",
+        help="generate keys, compute thumbprints, list and rotate the server's signing keys",
+        description="Generate JSON Web Keys and compute their RFC 7638 thumbprints; list and "
+        "rotate the signing keys of the server's database.",
     )
     group.set_defaults(handler=lambda _args: _show_help(group))
     sub = group.add_subparsers(title="commands", metavar="COMMAND")
     _add_generate(sub)
     _add_thumbprint(sub)
+    add_server_commands(sub)
 
 
 def _show_help(parser: argparse.ArgumentParser) -> int:
