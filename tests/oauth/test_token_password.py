@@ -9,7 +9,7 @@ from core_context import PASSWORD, ClientFactory, Clock, UserFactory
 from token_requests import basic, confidential_client, snapshot, token_request
 
 from ostiary.oauth.context import Context
-from ostiary.oauth.grants.password import ADDRESS_THROTTLE_KEY, USER_THROTTLE_KEY
+from ostiary.oauth.grants.password import throttle_key
 from ostiary.oauth.memory import MemoryStore
 from ostiary.oauth.models import Client
 from ostiary.oauth.token_endpoint import TokenResponse, handle_token_request
@@ -107,7 +107,7 @@ async def test_wrong_credentials_are_invalid_grant_counted_and_audited(  # noqa:
     response = await call(ctx, client, secret, username=username, password="guess")
     expect(response, "invalid_grant")
     window = ctx.config.login_window
-    for key in (USER_THROTTLE_KEY.format(username), ADDRESS_THROTTLE_KEY.format("192.0.2.7")):
+    for key in (throttle_key("user", username), throttle_key("address", "192.0.2.7")):
         assert await store.throttle.count(key, now=clock.now, window=window) == 1
     assert store.audit.events[-1].event == "login.failed"
     assert not any(e.event == "token.issued" for e in store.audit.events)
@@ -166,5 +166,28 @@ async def test_success_resets_the_user_counter(
     await user_factory("alice")
     await call(ctx, client, secret, username="alice", password="guess")
     assert (await call(ctx, client, secret, username="alice", password=PASSWORD)).status == 200
-    key = USER_THROTTLE_KEY.format("alice")
+    key = throttle_key("user", "alice")
     assert await store.throttle.count(key, now=clock.now, window=ctx.config.login_window) == 0
+
+
+async def test_username_case_does_not_reset_the_budget(
+    ctx: Context, client_factory: ClientFactory, user_factory: UserFactory
+) -> None:
+    client, secret = await legacy_client(client_factory)
+    await user_factory("alice")
+    for n in range(ctx.config.login_max_failures):
+        name = "ALICE" if n % 2 else "Alice"
+        await call(ctx, client, secret, username=name, password="x", address=f"192.0.2.{n}")
+    response = await call(ctx, client, secret, username="alice", password=PASSWORD)
+    expect(response, "slow_down", 429)
+
+
+async def test_counters_are_the_login_pages(clock: Clock) -> None:
+    # One budget of guesses for both doors: failures at the login page count here too.
+    from ostiary.server.throttle import LoginThrottle
+
+    store = MemoryStore()
+    login = LoginThrottle(store=store.throttle, max_failures=5, window=900)
+    await login.record_failure("Alice", "192.0.2.7", now=clock.now)
+    for key in (throttle_key("user", "alice"), throttle_key("address", "192.0.2.7")):
+        assert await store.throttle.count(key, now=clock.now, window=900) == 1

@@ -8,6 +8,7 @@ are throttled per user and per address like failed logins.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any, Final
 
 from ..context import Context
@@ -25,10 +26,15 @@ from .issuance import (
 )
 
 GRANT_TYPE: Final = "password"
-# The same counters as the login page, so the two doors share one budget of guesses.
-USER_THROTTLE_KEY: Final = "login:user:{}"
-ADDRESS_THROTTLE_KEY: Final = "login:address:{}"
 MAX_USERNAME_LENGTH: Final = 256
+
+
+def throttle_key(kind: str, value: str) -> str:
+    """The throttle counter of a username or address: the login page's counters, so the two
+    doors share one budget of guesses. Hashed: bounded size, and no usernames or addresses
+    in the throttle table."""
+    digest = hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:40]
+    return f"login:{kind}:{digest}"
 
 
 async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, Any]:
@@ -46,9 +52,9 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
     resources = parse_resources(form.resources)
     config = ctx.config
     now = ctx.now()
-    keys = [USER_THROTTLE_KEY.format(username)]
+    keys = [throttle_key("user", username.casefold())]
     if request.address:
-        keys.append(ADDRESS_THROTTLE_KEY.format(request.address))
+        keys.append(throttle_key("address", request.address))
     for key in keys:
         failures = await ctx.store.throttle.count(key, now=now, window=config.login_window)
         if failures >= config.login_max_failures:
