@@ -31,7 +31,10 @@ def engine_url(database_url: str) -> str:
     `postgresql://u@h:5432/db` (or `postgres://`) -> `postgresql+asyncpg://u@h:5432/db`.
     Anything else raises `ValueError`.
     """
-    return parse_database_url(database_url).render_as_string(hide_password=False)
+    url = parse_database_url(database_url)
+    if is_sqlite_memory(url):
+        return f"{SQLITE_DRIVER}:///:memory:"  # SQLAlchemy would write %3Amemory%3A
+    return url.render_as_string(hide_password=False)
 
 
 def parse_database_url(database_url: str) -> URL:
