@@ -59,8 +59,9 @@ def make_settings(folder: Path, **values: Any) -> Settings:
     values.setdefault("database_url", f"sqlite:///{folder / 'ostiary.db'}")
     if values["key_file"] is None:
         key_file = folder / "ostiary.key"
-        key_file.write_text(secrets.token_urlsafe(32) + "\n")
-        key_file.chmod(0o600)
+        if not key_file.exists():  # one secret per folder, like one server's deployment
+            key_file.write_text(secrets.token_urlsafe(32) + "\n")
+            key_file.chmod(0o600)
         values["key_file"] = key_file
     return Settings(**values)
 

@@ -64,7 +64,12 @@ async def login(request: Request) -> Response:
             return render.authorization_error(rt.pages, exc, after_post=True)
 
     username, password = _one(form, "username"), _one(form, "password")
-    if not username or not password or len(username) > MAX_USERNAME_LENGTH:
+    if (
+        not username
+        or not password
+        or len(username) > MAX_USERNAME_LENGTH
+        or not username.isprintable()  # no NUL or control character reaches the database
+    ):
         return login_page(
             request, rt, req, params, error=MISSING_CREDENTIALS, username=username, status=400
         )
