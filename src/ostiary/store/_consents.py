@@ -41,7 +41,7 @@ class SqlConsentStore:
             async with self._db.write() as conn:
                 await conn.execute(statement)
         except IntegrityError:
-            raise ValueError("consent names an unknown user or client") from None
+            raise ValueError("consent names an unknown client or user") from None
 
     async def revoke(self, user_id: str, client_id: str) -> bool:
         statement = (

@@ -68,6 +68,8 @@ def open_store(database_url: str, *, pool_size: int = 10) -> StoreOpening:
     `sqlite:///:memory:` is migrated here, as it lives only as long as the store. Raises
     `RuntimeError` when the schema is not the one this version of Ostiary needs.
     """
+    if pool_size < 1:
+        raise ValueError("pool_size must be at least 1")
     return StoreOpening(parse_database_url(database_url), pool_size=pool_size)
 
 

@@ -1,0 +1,221 @@
+"""What only `SqlStore` promises: races between separate connection pools (as between
+worker processes), SQLite's settings, integrity checks, the audit log line, `:memory:`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from test_contract import (
+    NOW,
+    RACERS,
+    make_access,
+    make_client,
+    make_code,
+    make_refresh,
+    make_user,
+)
+
+import ostiary.store
+from ostiary.oauth.models import AuditEvent, Consent
+from ostiary.store import SqlStore, open_store
+
+pytestmark = pytest.mark.anyio
+
+POOLS = 5  # separate engines on one database, as N worker processes would have
+
+
+@pytest.fixture
+async def pools(database_url: str) -> AsyncIterator[list[SqlStore]]:
+    """Several stores on one database, each with its own connections; c1 and u1 exist."""
+    async with AsyncExitStack() as stack:
+        stores = [
+            await stack.enter_async_context(open_store(database_url, pool_size=4))
+            for _ in range(POOLS)
+        ]
+        await stores[0].clients.add(make_client())
+        await stores[0].users.add(make_user())
+        yield stores
+
+
+async def test_code_redeemed_once_across_pools(pools: list[SqlStore]) -> None:
+    await pools[0].codes.put(make_code())
+    results = await asyncio.gather(
+        *(pools[i % POOLS].codes.consume("code-1", now=NOW) for i in range(RACERS))
+    )
+    assert sum(1 for r in results if r.code is not None and not r.replayed) == 1
+    assert sum(1 for r in results if r.replayed) == RACERS - 1
+
+
+async def test_refresh_rotated_once_across_pools(pools: list[SqlStore]) -> None:
+    await pools[0].tokens.add_refresh(make_refresh())
+    results = await asyncio.gather(
+        *(
+            pools[i % POOLS].tokens.rotate_refresh("rt-1", make_refresh(f"next-{i}"), now=NOW)
+            for i in range(RACERS)
+        )
+    )
+    statuses = [r.status for r in results]
+    assert statuses.count("rotated") == 1
+    assert statuses.count("reused") == RACERS - 1
+    live = [i for i in range(RACERS) if await pools[1].tokens.find_refresh(f"next-{i}", now=NOW)]
+    assert live == [statuses.index("rotated")]
+
+
+async def test_replay_key_first_used_once_across_pools(pools: list[SqlStore]) -> None:
+    results = await asyncio.gather(
+        *(
+            pools[i % POOLS].replay.first_use("jti-1", expires_at=NOW + 60, now=NOW)
+            for i in range(RACERS)
+        )
+    )
+    assert results.count(True) == 1
+
+
+async def test_throttle_counts_every_hit_across_pools(pools: list[SqlStore]) -> None:
+    counts = await asyncio.gather(
+        *(pools[i % POOLS].throttle.hit("user:alice", now=NOW, window=60) for i in range(RACERS))
+    )
+    assert sorted(counts) == list(range(1, RACERS + 1))
+
+
+async def test_reuse_and_revocation_racing_leave_the_family_dead(pools: list[SqlStore]) -> None:
+    """A refresh racing the revocation of its family may win its UPDATE, but the token it
+    writes is of a revoked grant and is never live."""
+    await pools[0].tokens.add_refresh(make_refresh())
+    rotation, _ = await asyncio.gather(
+        pools[1].tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW),
+        pools[2].tokens.revoke_grant("g1", now=NOW),
+    )
+    assert rotation.status in {"rotated", "invalid"}
+    assert await pools[3].tokens.find_refresh("rt-2", now=NOW) is None
+    assert await pools[3].tokens.find_refresh("rt-1", now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["code", "refresh", "access", "consent"],
+)
+async def test_rows_must_belong_to_a_known_client(database_url: str, write: str) -> None:
+    """Foreign keys are enforced on both databases (SQLite needs `PRAGMA foreign_keys`)."""
+    async with open_store(database_url) as store:
+        await store.users.add(make_user())
+        with pytest.raises(ValueError, match="unknown client"):
+            if write == "code":
+                await store.codes.put(make_code(client_id="ghost"))
+            elif write == "refresh":
+                await store.tokens.add_refresh(make_refresh(client_id="ghost"))
+            elif write == "access":
+                await store.tokens.add_access(make_access(client_id="ghost"))
+            else:
+                await store.consents.put(
+                    Consent(user_id="u1", client_id="ghost", scope=frozenset(), granted_at=NOW)
+                )
+        assert await store.codes.peek("code-1") is None
+        assert await store.tokens.peek_refresh("rt-1") is None
+        assert await store.tokens.find_access("jti-1") is None
+        assert await store.consents.list_for_user("u1") == []
+
+
+async def test_failed_rotation_writes_nothing(database_url: str) -> None:
+    """The replacement clashes with an existing token: the old one must stay live."""
+    async with open_store(database_url) as store:
+        await store.clients.add(make_client())
+        await store.users.add(make_user())
+        await store.tokens.add_refresh(make_refresh("rt-1"))
+        await store.tokens.add_refresh(make_refresh("rt-2"))
+        with pytest.raises(ValueError, match="exists"):
+            await store.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+        assert await store.tokens.find_refresh("rt-1", now=NOW) == make_refresh("rt-1")
+
+
+async def test_audit_event_is_also_one_json_log_line(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = AuditEvent(
+        event="refresh.reuse_detected",
+        at=NOW,
+        client_id="c1",
+        grant_id="g1",
+        address="192.0.2.1",
+        detail={"revoked": 3},
+    )
+    async with open_store(database_url) as store:
+        with caplog.at_level(logging.INFO, logger="ostiary.audit"):
+            await store.audit.record(event)
+    lines = [r for r in caplog.records if r.name == "ostiary.audit"]
+    assert len(lines) == 1
+    assert json.loads(lines[0].getMessage()) == {
+        "event": "refresh.reuse_detected",
+        "at": NOW,
+        "client_id": "c1",
+        "grant_id": "g1",
+        "address": "192.0.2.1",
+        "detail": {"revoked": 3},
+    }
+
+
+async def test_audit_detail_must_be_json(database_url: str) -> None:
+    async with open_store(database_url) as store:
+        with pytest.raises(TypeError, match="JSON"):
+            await store.audit.record(AuditEvent(event="x", at=NOW, detail={"t": object()}))
+        with pytest.raises(TypeError, match="JSON"):
+            await store.audit.record(AuditEvent(event="x", at=NOW, detail={"n": float("nan")}))
+        assert await store.audit.tail() == []
+
+
+async def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ostiary.db"
+    url = f"sqlite:///{path}"
+    await ostiary.store.migrate(url)
+    async with open_store(url) as store:
+        await store.clients.add(make_client())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_memory_database_lives_as_long_as_its_store() -> None:
+    async with open_store("sqlite:///:memory:") as first:
+        await first.clients.add(make_client())
+        await first.users.add(make_user())
+        await first.codes.put(make_code())
+        results = await asyncio.gather(
+            *(first.codes.consume("code-1", now=NOW) for _ in range(RACERS))
+        )
+        assert sum(1 for r in results if not r.replayed) == 1
+        async with open_store("sqlite:///:memory:") as second:
+            assert await second.clients.list() == []
+        assert await first.clients.get("c1") == make_client()
+
+
+async def test_open_store_awaited_or_entered(database_url: str) -> None:
+    store = await open_store(database_url)
+    try:
+        assert isinstance(store, SqlStore)
+        assert store.backend == database_url.partition(":")[0]
+    finally:
+        await store.close()
+    async with await open_store(database_url) as entered:
+        assert await entered.users.list() == []
+
+
+def test_pool_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="pool_size"):
+        open_store("sqlite:///:memory:", pool_size=0)
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(ostiary.store.__all__) == [
+        "DEFAULT_DATABASE_URL",
+        "SqlStore",
+        "engine_url",
+        "migrate",
+        "open_store",
+    ]
+    assert all(hasattr(ostiary.store, name) for name in ostiary.store.__all__)
