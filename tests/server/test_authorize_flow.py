@@ -321,6 +321,19 @@ async def test_cross_origin_post_is_refused(served: Served) -> None:
     assert same.status_code == 200
 
 
+async def test_hidden_origin_is_decided_by_the_token(served: Served) -> None:
+    """With `Referrer-Policy: no-referrer` a browser posts our own forms with `Origin: null`."""
+    client, _ = await served.add_client()
+    user = await served.add_user()
+    page = await served.http.get(authorize_url(client, Pkce.new()))
+    data = {**form_of(page).inputs, "username": user.username, "password": PASSWORD}
+    forged = {**data, "csrf_token": "x" * 43}
+    refused = await served.http.post("/login", data=forged, headers={"Origin": "null"})
+    assert refused.status_code == 403
+    allowed = await served.http.post("/login", data=data, headers={"Origin": "null"})
+    assert allowed.status_code == 200
+
+
 async def test_tampered_or_expired_pending_request_is_refused(served: Served) -> None:
     client, _ = await served.add_client()
     user = await served.add_user()
