@@ -1,5 +1,6 @@
 """Fixtures for the store tests: `store` runs a test on MemoryStore, a SQLite file and a
-PostgreSQL database; `database_url` is a migrated SQLite or PostgreSQL database.
+PostgreSQL database; `database_url` is a migrated, empty SQLite or PostgreSQL database, and
+`fresh_database_url` one never migrated.
 
 PostgreSQL tests skip with the reason when 127.0.0.1:5432 is unreachable (CI fails on skips).
 """
@@ -17,6 +18,7 @@ from store_databases import (
     drop_database,
     migrated_sqlite_template,
     postgres_unreachable,
+    reset,
     truncate,
 )
 
@@ -47,6 +49,27 @@ def postgres_session_url(postgres_server: None) -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_fresh_session_url(postgres_server: None) -> Iterator[str]:
+    """A PostgreSQL database of this session for tests that need one never migrated:
+    `fresh_database_url` empties it before each (dropping databases forces checkpoints)."""
+    url = create_database("ostiary_test_fresh")
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database nobody has migrated: a SQLite file not yet created, or an empty database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    url: str = request.getfixturevalue("postgres_fresh_session_url")
+    asyncio.run(reset(url))
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -55,11 +55,22 @@ def drop_database(url: str) -> None:
 
 
 async def truncate(url: str) -> None:
-    """Empty every table of a migrated PostgreSQL database."""
+    """Empty every table of a migrated PostgreSQL database (DELETE: cheaper than TRUNCATE
+    for a handful of rows, and it takes no exclusive locks)."""
     conn = await asyncpg.connect(url, timeout=10)
     try:
-        names = ", ".join(f'"{name}"' for name in TABLES)
-        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        # table names from our own metadata, children first for the foreign keys
+        deletes = [f'DELETE FROM "{name}"' for name in reversed(TABLES)]  # noqa: S608
+        await conn.execute("; ".join(deletes))
+    finally:
+        await conn.close()
+
+
+async def reset(url: str) -> None:
+    """Make a PostgreSQL database empty again, as if just created (no schema, no version)."""
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     finally:
         await conn.close()
 

@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-from store_databases import create_database, drop_database
 
 from ostiary.oauth.models import User
 from ostiary.store import engine_url, migrate, open_store
@@ -33,18 +31,9 @@ REPO = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database nobody has migrated: a SQLite file not yet created, or an empty database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    request.getfixturevalue("postgres_server")
-    url = create_database("ostiary_test_fresh")
-    try:
-        yield url
-    finally:
-        drop_database(url)
+@pytest.fixture
+def fresh_url(fresh_database_url: str) -> str:
+    return fresh_database_url
 
 
 async def _on(url: str, work: Any) -> Any:
