@@ -31,8 +31,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_ostiary_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings read `OSTIARY_*`: a developer's own environment must not change a test."""
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings read `OSTIARY_*` and default to files in the working folder: neither a
+    developer's environment nor the checkout may change, or be changed by, a test."""
+    monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.upper().startswith("OSTIARY_"):
             monkeypatch.delenv(name)
