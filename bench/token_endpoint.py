@@ -645,34 +645,37 @@ class CaseResult:
     chained: int = 0  # refresh requests past the pool, on tokens the server had just rotated
 
 
-def run_case(
-    server: Server,
-    grant: str,
-    folder: Path,
-    *,
-    warmup: float,
-    seconds: float,
-    expected_rate: float,
-) -> CaseResult:
+@dataclass(frozen=True)
+class Load:
+    """What wrk sends for one case: its script, and the script's arguments."""
+
+    script: Path
+    warm_args: list[str]
+    args: list[str]
+    pool: int  # refresh tokens prepared for the measured window (0 for client_credentials)
+
+
+def prepare_load(
+    server: Server, grant: str, folder: Path, *, warmup: float, seconds: float, rate: float
+) -> Load:
+    """The wrk script for `grant`; for refresh, pools sized for `rate` tokens/s (with margin)."""
     auth = server.authorization
     if grant == "client_credentials":
-        script = folder / "client_credentials.lua"
-        warm_args: list[str] = [auth]
-        args: list[str] = [auth]
-        pool = 0
-    else:
-        script = folder / "refresh_token.lua"
-        warm_n = min(POOL_CAP, int(expected_rate * warmup * POOL_MARGIN) + 200)
-        pool = min(POOL_CAP, int(expected_rate * seconds * POOL_MARGIN) + 500)
-        values = server.mint_refresh(warm_n + pool)
-        warm_file, pool_file = folder / f"{server.key}.warm", folder / f"{server.key}.pool"
-        warm_file.write_text("\n".join(values[:warm_n]) + "\n")
-        pool_file.write_text("\n".join(values[warm_n:]) + "\n")
-        warm_args, args = [auth, str(warm_file)], [auth, str(pool_file)]
+        return Load(folder / "client_credentials.lua", [auth], [auth], 0)
+    warm_n = min(POOL_CAP, int(rate * warmup * POOL_MARGIN) + 200)
+    pool = min(POOL_CAP, int(rate * seconds * POOL_MARGIN) + 500)
+    values = server.mint_refresh(warm_n + pool)
+    warm_file, pool_file = folder / f"{server.key}.warm", folder / f"{server.key}.pool"
+    warm_file.write_text("\n".join(values[:warm_n]) + "\n")
+    pool_file.write_text("\n".join(values[warm_n:]) + "\n")
+    return Load(folder / "refresh_token.lua", [auth, str(warm_file)], [auth, str(pool_file)], pool)
+
+
+def measure(server: Server, grant: str, load: Load, *, warmup: float, seconds: float) -> CaseResult:
     if warmup > 0:
-        run_wrk(server.token_url, script, warm_args, warmup)
+        run_wrk(server.token_url, load.script, load.warm_args, warmup)
     before = cpu_seconds(server.process.pid)
-    result = run_wrk(server.token_url, script, args, seconds)
+    result = run_wrk(server.token_url, load.script, load.args, seconds)
     cpu = cpu_seconds(server.process.pid) - before
     if server.process.poll() is not None:
         raise BenchError(f"{server.key} died during {grant}:\n{server.log_tail()}")
@@ -684,41 +687,34 @@ def run_case(
         grant=grant,
         wrk=result,
         cpu_us=cpu / max(result.ok, 1) * 1e6,
-        pool=pool,
-        chained=max(0, result.requests - pool) if pool else 0,
+        pool=load.pool,
+        chained=max(0, result.requests - load.pool) if load.pool else 0,
     )
 
 
-def profile_server(server: Server, grant: str, folder: Path, seconds: float) -> str:
-    """py-spy's top functions of the server while wrk drives `grant` (installed by hand)."""
+def profile_server(server: Server, grant: str, folder: Path, seconds: float, rate: float) -> str:
+    """py-spy's top functions of the server while wrk drives `grant` (py-spy installed by
+    hand into the venv). Sampled with --gil: the Python work, not the threads' idle waits."""
     py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
     if not Path(py_spy).exists():
         return "py-spy is not installed (.venv/bin/pip install py-spy)"
+    load = prepare_load(server, grant, folder, warmup=1, seconds=seconds + 2, rate=rate)
+    run_wrk(server.token_url, load.script, load.warm_args, 1)
     out = folder / f"{server.key}-{grant}.txt"
+    record = ["record", "--pid", str(server.process.pid), "--duration", f"{int(seconds)}"]
+    sampling = ["--rate", "250", "--gil", "--nonblocking"]
     spy = subprocess.Popen(
-        [
-            py_spy,
-            "record",
-            "--pid",
-            str(server.process.pid),
-            "--duration",
-            f"{int(seconds) + 1}",
-            "--rate",
-            "250",
-            "--format",
-            "raw",
-            "--output",
-            str(out),
-            "--nonblocking",
-        ],
+        [py_spy, *record, *sampling, "--format", "raw", "--output", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    run_case(server, grant, folder, warmup=0, seconds=seconds, expected_rate=2000)
+    result = measure(server, grant, load, warmup=0, seconds=seconds + 1)
     _, err = spy.communicate(timeout=seconds + 30)
     if not out.exists():
         return f"py-spy failed: {err.decode(errors='replace')[-500:]}"
-    return summarize_folded(out.read_text())
+    w = result.wrk
+    head = f"{w.rate:,.0f} tokens/s, {result.cpu_us:,.0f} µs CPU/token, p99 {w.p99_ms:.1f} ms"
+    return head + "\n" + summarize_folded(out.read_text())
 
 
 def summarize_folded(folded: str, top: int = 25) -> str:
@@ -964,13 +960,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.profile:
                     for grant in grants:
                         print(f"== py-spy: {target.key} {grant}\n")
-                        print(profile_server(server, grant, folder, seconds))
+                        print(profile_server(server, grant, folder, seconds, 1000.0))
                     continue
                 for grant in grants:
                     rate = expected.get(target.key, 3000.0)
-                    result = run_case(
-                        server, grant, folder, warmup=warmup, seconds=seconds, expected_rate=rate
+                    load = prepare_load(
+                        server, grant, folder, warmup=warmup, seconds=seconds, rate=rate
                     )
+                    result = measure(server, grant, load, warmup=warmup, seconds=seconds)
                     expected[target.key] = max(result.wrk.rate, 500.0)
                     results.append(result)
                     w = result.wrk
