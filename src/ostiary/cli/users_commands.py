@@ -31,6 +31,7 @@ def _show_help(parser: argparse.ArgumentParser) -> int:
 def _add_create(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "create",
+        allow_abbrev=False,  # `--password X` must not pass for `--password-stdin` plus junk
         help="create a user (the password from stdin or a prompt)",
         description="Create a user. The password is read from stdin with --password-stdin "
         "(one trailing newline is dropped), or asked for twice at a terminal without echo. "
@@ -46,6 +47,7 @@ def _add_create(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
+    parser.add_argument("--password", nargs="?", action=_NoPasswordArgument, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the new user as JSON")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_users", "create"))
@@ -69,3 +71,19 @@ def _add_delete(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument("username", metavar="USERNAME")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_users", "delete"))
+
+
+class _NoPasswordArgument(argparse.Action):
+    """`--password VALUE`: refused without repeating the value, with what to do instead."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            "a password is never taken as an argument (it would stay in your shell history "
+            "and show in ps): pipe it to --password-stdin, or run at a terminal to be asked"
+        )
