@@ -3,7 +3,8 @@
 
 `server` is parametrized over SQLite (a file in a temporary folder, the default) and
 PostgreSQL (a fresh database in the 127.0.0.1:5432 `test` cluster, dropped afterwards).
-Each test gets its own user, so remembered consent never leaks from one test to the next.
+A test that watches the consent page takes a user no other test touched (`person`), so
+remembered consent never leaks between tests; the rest share one (`regular_person`).
 After each test the server's log must show no traceback and no 500.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,7 @@ from e2e_server import (
 )
 
 BACKENDS = ("sqlite", "postgresql")
+FRESH_PEOPLE = 5  # users made at seeding for tests that need one with no consent yet
 CRASHED = re.compile(r"Traceback \(most recent call last\)|\" 5\d\d\b")
 
 
@@ -43,11 +46,17 @@ def callback() -> Iterator[CallbackServer]:
 
 @dataclass(frozen=True)
 class Seeded:
-    """A running server and the clients the `ostiary` command registered on it."""
+    """A running server and what the `ostiary` command registered on it."""
 
     server: OstiaryServer
     public: dict[str, Any]  # code + refresh, no secret (auth method `none`)
     confidential: dict[str, Any]  # code + refresh + client_credentials, client_secret_basic
+    regular: Person  # a user for tests that do not care what consent it gave before
+    fresh: list[Person]  # users nobody has used yet; `person` takes one per test
+
+
+def new_person(prefix: str) -> Person:
+    return Person(f"{prefix}-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -61,23 +70,39 @@ def seeded(
     with _database_settings(backend) as settings:
         server = start_server(backend, folder, settings)
         try:
-            # Seeded while the server runs: commands must work against a live database.
-            public = server.create_client(
-                name="E2E Browser App",
-                grant_types="authorization_code,refresh_token",
-                redirect_uris=callback.redirect_uri,
-                scopes=SCOPES,
-                public=True,
-            )
-            confidential = server.create_client(
-                name="E2E Web App",
-                grant_types="authorization_code,refresh_token,client_credentials",
-                redirect_uris=callback.redirect_uri,
-                scopes=SCOPES,
-            )
-            yield Seeded(server, public, confidential)
+            yield _seed(server, callback)
         finally:
             stop_server(server)
+
+
+def _seed(server: OstiaryServer, callback: CallbackServer) -> Seeded:
+    """Register clients and users while the server runs, several commands at once.
+
+    The issue asks that commands work against the live database, and that several
+    processes may use it together; seeding in parallel exercises both (and is quicker).
+    """
+    regular = new_person("regular")
+    fresh = [new_person("user") for _ in range(FRESH_PEOPLE)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        public = pool.submit(
+            server.create_client,
+            name="E2E Browser App",
+            grant_types="authorization_code,refresh_token",
+            redirect_uris=callback.redirect_uri,
+            scopes=SCOPES,
+            public=True,
+        )
+        confidential = pool.submit(
+            server.create_client,
+            name="E2E Web App",
+            grant_types="authorization_code,refresh_token,client_credentials",
+            redirect_uris=callback.redirect_uri,
+            scopes=SCOPES,
+        )
+        users = [pool.submit(server.create_user, p.username, p.password) for p in [regular, *fresh]]
+        for user in users:
+            user.result()
+        return Seeded(server, public.result(), confidential.result(), regular, fresh)
 
 
 @contextmanager
@@ -107,20 +132,19 @@ def server(seeded: Seeded) -> Iterator[OstiaryServer]:
 
 
 @pytest.fixture
-def new_person(server: OstiaryServer) -> Callable[[], Person]:
-    """Make a fresh user with `ostiary users create --password-stdin`."""
-
-    def make() -> Person:
-        person = Person(f"user-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-        server.create_user(person.username, person.password)
-        return person
-
-    return make
+def person(seeded: Seeded, server: OstiaryServer) -> Person:
+    """A user no other test has used (`ostiary users create --password-stdin`)."""
+    if seeded.fresh:
+        return seeded.fresh.pop()
+    person = new_person("user")
+    server.create_user(person.username, person.password)
+    return person
 
 
 @pytest.fixture
-def person(new_person: Callable[[], Person]) -> Person:
-    return new_person()
+def regular_person(seeded: Seeded, server: OstiaryServer) -> Person:
+    """A user shared by the tests that accept whatever consent it already gave."""
+    return seeded.regular
 
 
 @pytest.fixture
