@@ -517,3 +517,24 @@ async def test_https_issuer_sets_secure_host_only_cookies(
         )
         assert "Secure" in session and "HttpOnly" in session and "Domain" not in session
         assert response.status_code == 200
+
+
+async def test_login_page_and_password_grant_share_one_budget_of_guesses(
+    served: Served,
+) -> None:
+    client, secret = await served.add_client(
+        grant_types=frozenset({"password"}), legacy_password_grant=True
+    )
+    user = await served.add_user()
+    url = "/login"
+    for attempt in range(5):
+        async with served.browser(f"198.51.100.{attempt}") as browser:
+            page = await browser.get(url)
+            await submit(browser, page, username=user.username.upper(), password="guess")
+    response = await served.http.post(
+        "/token",
+        data={"grant_type": "password", "username": user.username, "password": PASSWORD},
+        auth=(client.client_id, secret or ""),
+    )
+    assert response.status_code == 429
+    assert response.json()["error"] == "slow_down"

@@ -26,7 +26,7 @@ from .pages import Pages
 log = logging.getLogger("ostiary.server")
 
 # Paths that answer people with pages; every other path answers programs with JSON.
-PAGE_PATHS: Final = ("/authorize", "/login", "/consent", "/logout")
+PAGE_PATHS: Final = ("/authorize", "/login", "/consent")
 
 # What the error page says, in plain words, for each error code.
 _PAGE_TITLES: Final = {
@@ -98,13 +98,12 @@ def authorization_error(
 
 def refusal(pages: Pages, scope: Scope, status: int) -> Response:
     """Answer a request refused before routing (413 body too large, 400 bad length, 404,
-    405) in the shape its path calls for."""
+    405): a page on the pages' paths, JSON everywhere else."""
     descriptions = {
         400: "the request is malformed",
         404: "there is nothing here",
         405: "this method is not allowed here",
         413: "the request body is too large",
-        414: "the request URL is too long",
     }
     error = InvalidRequest(descriptions.get(status, HTTPStatus(status).phrase.lower()))
     if is_page_path(str(scope.get("path", ""))):

@@ -20,8 +20,13 @@ from ostiary.oauth.models import AuditEvent, User
 
 from . import render
 from .forms import Params, form_params, single
-from .routes_authorize import ExpiredForm, check_request, continue_authorization, login_page
-from .routes_authorize import open_pending as open_pending_params
+from .routes_authorize import (
+    ExpiredForm,
+    check_request,
+    continue_authorization,
+    login_page,
+    open_pending,
+)
 from .runtime import Runtime, client_address, runtime
 from .sessions import Session, start_session
 
@@ -55,7 +60,7 @@ async def login(request: Request) -> Response:
     req: AuthorizationRequest | None = None
     params: Params | None = None
     if "pending" in form:
-        params = open_pending_params(rt, _one(form, "pending"))
+        params = open_pending(rt, _one(form, "pending"))
         if params is None:
             return render.error_page(rt.pages, ExpiredForm(EXPIRED_FORM))
         try:

@@ -3,16 +3,10 @@ every server process counts the same failures."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from ostiary.oauth.grants.password import throttle_key
 from ostiary.oauth.store import ThrottleStore
-
-
-def _key(kind: str, value: str) -> str:
-    # hashed: bounded key size, and the throttle table holds no usernames or addresses
-    digest = hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:40]
-    return f"login:{kind}:{digest}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +16,8 @@ class LoginThrottle:
     window: int
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
-        return _key("user", username.casefold()), _key("address", address)
+        # the password grant's counters too: the two doors share one budget of guesses
+        return throttle_key("user", username.casefold()), throttle_key("address", address)
 
     async def is_blocked(self, username: str, address: str, *, now: int) -> bool:
         """True when this user or this address failed too often in the last `window`."""
