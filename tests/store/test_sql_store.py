@@ -180,6 +180,54 @@ async def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[tuple[SqlStore, Path]]:
+    path = tmp_path / "ostiary.db"
+    await ostiary.store.migrate(f"sqlite:///{path}")
+    async with open_store(f"sqlite:///{path}") as store:
+        await store.clients.add(make_client())  # a write: the store has written before
+        yield store, path
+
+
+async def test_sqlite_reads_never_wait_for_another_writer(
+    sqlite_store: tuple[SqlStore, Path],
+) -> None:
+    """Reads run inline in WAL mode, after writes too: neither another process's write
+    transaction nor the store's own writer thread being busy holds them up."""
+    store, path = sqlite_store
+    other = sqlite3.connect(path, isolation_level=None)  # another process, say
+    writer_thread_busy = store._db._writers  # type: ignore[attr-defined]
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("DELETE FROM clients")
+        async with writer_thread_busy:
+            found = await asyncio.wait_for(store.clients.get("c1"), timeout=5)
+        assert found == make_client()  # WAL: the last committed state
+        other.execute("COMMIT")
+        assert await store.clients.get("c1") is None
+    finally:
+        other.close()
+
+
+async def test_sqlite_write_waits_for_another_processs_write(
+    sqlite_store: tuple[SqlStore, Path],
+) -> None:
+    store, path = sqlite_store
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO users VALUES ('u9', 'zoe', 'h', 0)")
+        # The store finds the lock taken and waits in a thread; the event loop stays free
+        # to run the other writer's COMMIT, after which the store's write goes through.
+        asyncio.get_running_loop().call_soon(other.execute, "COMMIT")
+        await store.users.add(make_user())
+        assert [u.user_id for u in await store.users.list()] == ["u1", "u9"]
+        # and the next write is inline again
+        await store.users.add(make_user("u2", "bob"))
+    finally:
+        other.close()
+
+
 async def test_memory_database_lives_as_long_as_its_store() -> None:
     async with open_store("sqlite:///:memory:") as first:
         await first.clients.add(make_client())

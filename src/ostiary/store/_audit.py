@@ -8,15 +8,19 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import RowMapping
 
 from ostiary.oauth.models import AuditEvent
 
 from ._database import Database
 from ._schema import audit_events, json_copy
+from ._text import check_storable
 
 logger: Final = logging.getLogger("ostiary.audit")
+
+_RECORD: Final = insert(audit_events)
+_TAIL: Final = select(audit_events).order_by(audit_events.c.id.desc()).limit(bindparam("p_limit"))
 
 
 class SqlAuditLog:
@@ -24,6 +28,7 @@ class SqlAuditLog:
         self._db = db
 
     async def record(self, event: AuditEvent) -> None:
+        check_storable(event.event, event.client_id, event.user_id, event.grant_id, event.address)
         detail = json_copy(event.detail)
         values = {
             "event": event.event,
@@ -34,8 +39,7 @@ class SqlAuditLog:
             "address": event.address,
             "detail": detail,
         }
-        async with self._db.write() as conn:
-            await conn.execute(insert(audit_events).values(values))
+        await self._db.write(lambda conn: conn.execute(_RECORD, values))
         if logger.isEnabledFor(logging.INFO):
             line = {key: value for key, value in values.items() if value is not None}
             logger.info(json.dumps(line, separators=(",", ":"), sort_keys=True))
@@ -44,9 +48,8 @@ class SqlAuditLog:
         """The newest `limit` events, oldest first."""
         if limit <= 0:
             return []
-        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        params = {"p_limit": limit}
+        rows = await self._db.read(lambda conn: conn.execute(_TAIL, params).mappings().all())
         return [_event(row) for row in reversed(rows)]
 
 

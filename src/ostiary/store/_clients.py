@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import delete, insert, select, union
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import bindparam, delete, insert, select, union
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.oauth.models import Client
@@ -21,7 +21,26 @@ from ._schema import (
     words_set,
     words_text,
 )
+from ._text import check_storable, is_storable
 from ._tokens import record_revoked_grants
+
+_c = clients.c
+# Statements are built once: building one costs more than running it on SQLite.
+_GET: Final = select(clients).where(_c.client_id == bindparam("p_client"))
+_ADD: Final = insert(clients)
+_LIST: Final = select(clients).order_by(_c.created_at, _c.client_id)
+_GRANTS: Final = union(
+    select(authorization_codes.c.grant_id).where(
+        authorization_codes.c.client_id == bindparam("p_client")
+    ),
+    select(refresh_tokens.c.grant_id).where(refresh_tokens.c.client_id == bindparam("p_client")),
+    select(access_tokens.c.grant_id).where(
+        access_tokens.c.client_id == bindparam("p_client"), access_tokens.c.grant_id.is_not(None)
+    ),
+)
+_DELETE: Final = (
+    delete(clients).where(_c.client_id == bindparam("p_client")).returning(_c.client_id)
+)
 
 
 class SqlClientStore:
@@ -29,45 +48,42 @@ class SqlClientStore:
         self._db = db
 
     async def get(self, client_id: str) -> Client | None:
-        async with self._db.read() as conn:
-            result = await conn.execute(select(clients).where(clients.c.client_id == client_id))
-            row = result.mappings().first()
+        if not is_storable(client_id):
+            return None
+        params = {"p_client": client_id}
+        row = await self._db.read(lambda conn: conn.execute(_GET, params).mappings().first())
         return None if row is None else _client(row)
 
     async def add(self, client: Client) -> None:
+        check_storable(
+            client.client_id,
+            client.name,
+            client.secret_hash,
+            more=(*client.redirect_uris, *client.grant_types, *client.scopes),
+        )
+        values = _values(client)
         try:
-            async with self._db.write() as conn:
-                await conn.execute(insert(clients).values(_values(client)))
+            await self._db.write(lambda conn: conn.execute(_ADD, values))
         except IntegrityError:
             raise ValueError(f"client {client.client_id!r} exists") from None
 
     async def list(self) -> Sequence[Client]:
-        query = select(clients).order_by(clients.c.created_at, clients.c.client_id)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        rows = await self._db.read(lambda conn: conn.execute(_LIST).mappings().all())
         return [_client(row) for row in rows]
 
     async def delete(self, client_id: str) -> bool:
         """Delete the client; its codes, tokens and consents go with it (ON DELETE CASCADE)."""
-        grants = union(
-            select(authorization_codes.c.grant_id).where(
-                authorization_codes.c.client_id == client_id
-            ),
-            select(refresh_tokens.c.grant_id).where(refresh_tokens.c.client_id == client_id),
-            select(access_tokens.c.grant_id).where(
-                access_tokens.c.client_id == client_id, access_tokens.c.grant_id.is_not(None)
-            ),
-        )
-        async with self._db.write() as conn:
-            grant_ids = (await conn.execute(grants)).scalars().all()
+        if not is_storable(client_id):
+            return False
+        params = {"p_client": client_id}
+
+        def work(conn: Connection) -> bool:
             # A JWT of a deleted client may still be presented for introspection.
-            await record_revoked_grants(self._db, conn, grant_ids, revoked_at=None)
-            result = await conn.execute(
-                delete(clients)
-                .where(clients.c.client_id == client_id)
-                .returning(clients.c.client_id)
-            )
-            return result.first() is not None
+            grant_ids = conn.execute(_GRANTS, params).scalars().all()
+            record_revoked_grants(self._db, conn, grant_ids, revoked_at=None)
+            return conn.execute(_DELETE, params).first() is not None
+
+        return await self._db.write(work, bulk=True)
 
 
 def _values(client: Client) -> dict[str, Any]:

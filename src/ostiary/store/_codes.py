@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import RowMapping
+from typing import Final
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.oauth.models import AuthorizationCode, CodeConsumption
@@ -11,6 +13,21 @@ from ostiary.oauth.models import AuthorizationCode, CodeConsumption
 from ._database import Database
 from ._schema import authorization_codes as codes
 from ._schema import words_set, words_text
+from ._text import check_storable, is_storable
+
+_c = codes.c
+_PUT: Final = insert(codes)
+_PEEK: Final = select(codes).where(_c.code_hash == bindparam("p_hash"))
+# One conditional UPDATE is the whole race: of any number of concurrent redemptions, exactly
+# one finds `used_at IS NULL` (PostgreSQL re-checks it on the committed row; SQLite runs
+# writers one at a time).
+_CLAIM: Final = (
+    update(codes)
+    .where(_c.code_hash == bindparam("p_hash"), _c.used_at.is_(None))
+    .where(_c.expires_at > bindparam("p_now"))
+    .values(used_at=bindparam("p_now"))
+    .returning(*codes.c)
+)
 
 
 class SqlCodeStore:
@@ -18,6 +35,16 @@ class SqlCodeStore:
         self._db = db
 
     async def put(self, code: AuthorizationCode) -> None:
+        check_storable(
+            code.code_hash,
+            code.grant_id,
+            code.client_id,
+            code.user_id,
+            code.redirect_uri,
+            code.code_challenge,
+            code.nonce,
+            more=(*code.scope, *code.resources),
+        )
         values = {
             "code_hash": code.code_hash,
             "grant_id": code.grant_id,
@@ -34,38 +61,34 @@ class SqlCodeStore:
             "used_at": None,
         }
         try:
-            async with self._db.write() as conn:
-                await conn.execute(insert(codes).values(values))
+            await self._db.write(lambda conn: conn.execute(_PUT, values))
         except IntegrityError:
             raise ValueError("code exists, or names an unknown client or user") from None
 
     async def peek(self, code_hash: str) -> AuthorizationCode | None:
-        query = select(codes).where(codes.c.code_hash == code_hash)
-        async with self._db.read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        if not is_storable(code_hash):
+            return None
+        params = {"p_hash": code_hash}
+        row = await self._db.read(lambda conn: conn.execute(_PEEK, params).mappings().first())
         return None if row is None else _code(row)
 
     async def consume(self, code_hash: str, *, now: int) -> CodeConsumption:
-        # One conditional UPDATE is the whole race: of any number of concurrent redemptions,
-        # exactly one finds `used_at IS NULL` (PostgreSQL re-checks it on the committed row;
-        # SQLite runs writers one at a time). A second redemption must be told apart from an
-        # unknown code: RFC 6749 §4.1.2 says the server should then revoke what it issued.
-        claim = (
-            update(codes)
-            .where(codes.c.code_hash == code_hash, codes.c.used_at.is_(None))
-            .where(codes.c.expires_at > now)
-            .values(used_at=now)
-            .returning(*codes.c)
-        )
-        async with self._db.write() as conn:
-            row = (await conn.execute(claim)).mappings().first()
+        if not is_storable(code_hash):
+            return CodeConsumption(code=None)
+        params = {"p_hash": code_hash, "p_now": now}
+
+        def work(conn: Connection) -> CodeConsumption:
+            row = conn.execute(_CLAIM, params).mappings().first()
             if row is not None:
                 return CodeConsumption(code=_code(row))
-            query = select(codes).where(codes.c.code_hash == code_hash)
-            row = (await conn.execute(query)).mappings().first()
-        if row is not None and row["used_at"] is not None:
-            return CodeConsumption(code=_code(row), replayed=True)
-        return CodeConsumption(code=None)
+            # A second redemption must be told apart from an unknown code: RFC 6749 §4.1.2
+            # says the server should then revoke what the first one issued.
+            row = conn.execute(_PEEK, params).mappings().first()
+            if row is not None and row["used_at"] is not None:
+                return CodeConsumption(code=_code(row), replayed=True)
+            return CodeConsumption(code=None)
+
+        return await self._db.write(work)
 
 
 def _code(row: RowMapping) -> AuthorizationCode:

@@ -1,10 +1,21 @@
-"""One engine, and the two ways the stores use it: a read, or a write transaction.
+"""One database, and the two ways the stores use it: `read(work)` and `write(work)`.
 
-SQLite (WAL, foreign keys on, a busy timeout) takes its write lock when a write transaction
-begins (`BEGIN IMMEDIATE`), so a read-then-write never fails half way with SQLITE_BUSY; within
-one process, writers also queue on an `asyncio.Lock` rather than spin in SQLite's busy handler.
-PostgreSQL writes run at READ COMMITTED, where an `UPDATE ... WHERE <still live>` waits for a
-competing writer and re-checks its condition on the committed row: that is the lock.
+A unit of work is a plain function of a SQLAlchemy `Connection`, run whole in one go.
+
+PostgreSQL (asyncpg) runs it on the event loop through `AsyncConnection.run_sync`. Writes
+run at READ COMMITTED, where an `UPDATE ... WHERE <still live>` waits for a competing writer
+and re-checks its condition on the committed row: that is the lock. Reads run in autocommit:
+one round trip, not BEGIN/SELECT/ROLLBACK.
+
+SQLite (the stdlib `sqlite3` driver, in WAL mode) runs it inline on the event loop: a unit of
+work is tens of microseconds of page-cache work, less than a trip to a thread and back (an
+async SQLite driver makes that trip for every statement and fetch, several times slower).
+Inline work never waits: its connection has no busy timeout and never checkpoints. A write
+takes SQLite's write lock as it begins (`BEGIN IMMEDIATE`), so a read-then-write never fails
+half way; units of work on one event loop cannot interleave, so in one process writers never
+meet. When another process holds the lock (SQLITE_BUSY), the unit of work is rolled back and
+run again in the writer thread, which waits in SQLite's busy handler; so do bulk writes and,
+every `CHECKPOINT_EVERY` commits, a WAL checkpoint (an fsync).
 """
 
 from __future__ import annotations
@@ -13,68 +24,184 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
-from sqlalchemy import Table, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ._urls import is_sqlite, is_sqlite_memory
 
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+
 BUSY_TIMEOUT_MS: Final = 15_000  # how long a SQLite writer waits for another process
+CHECKPOINT_EVERY: Final = 500  # inline SQLite commits between WAL checkpoints
 CONNECT_TIMEOUT_S: Final = 10.0
 _BEGIN: Final = "ostiary_sqlite_begin"  # execution option: the BEGIN statement to emit
 
 Insert = postgresql.Insert | sqlite.Insert
 
 
-class Database:
-    """An engine with `read()` and `write()` connections; see the module docstring."""
+class Database(Protocol):
+    """`read(work)` and `write(work)` on SQLite or PostgreSQL; see the module docstring."""
 
-    def __init__(self, engine: AsyncEngine, url: URL) -> None:
-        self.engine = engine
-        self.is_sqlite = is_sqlite(url)
-        self.is_postgresql = not self.is_sqlite
-        # A `:memory:` database is one shared connection: every use takes turns.
-        self._shared = is_sqlite_memory(url)
-        self._turns = asyncio.Lock()
-        # Reads need no transaction on PostgreSQL (one round trip instead of three).
-        self._reader = (
-            engine.execution_options(isolation_level="AUTOCOMMIT") if self.is_postgresql else engine
-        )
+    @property
+    def is_postgresql(self) -> bool: ...
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        turn = self._turns if self._shared else contextlib.nullcontext()
-        async with turn, self._reader.connect() as conn:
-            yield conn
+    async def read(self, work: Work[T]) -> T:
+        """Run `work` with a connection that sees committed data."""
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits when the block ends and rolls back if it raises."""
-        if self.is_postgresql:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._turns, self.engine.connect() as conn:
-            await conn.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
-            async with conn.begin():
-                yield conn
+    async def write(self, work: Work[T], *, bulk: bool = False) -> T:
+        """Run `work` in one transaction: committed if it returns, rolled back if it raises.
+
+        `bulk`: work that may touch many rows (purges, cascades, migrations), which SQLite
+        must not run on the event loop."""
 
     def insert(self, table: Table) -> Insert:
         """An INSERT that can say ON CONFLICT, in this database's dialect."""
-        return postgresql.insert(table) if self.is_postgresql else sqlite.insert(table)
+
+    async def close(self) -> None: ...
+
+
+class PostgresDatabase:
+    is_postgresql = True
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def read(self, work: Work[T]) -> T:
+        async with self._reader.connect() as conn:
+            return await conn.run_sync(work)
+
+    async def write(self, work: Work[T], *, bulk: bool = False) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    def insert(self, table: Table) -> Insert:
+        return postgresql.insert(table)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self._engine.dispose()
+
+
+class SqliteDatabase:
+    is_postgresql = False
+
+    def __init__(self, engine: Engine, *, memory: bool) -> None:
+        self._engine = engine
+        self._memory = memory  # one connection is the whole database: all of it inline
+        self._inline: Connection | None = None  # used on the event loop's thread only
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ostiary-sqlite-writer")
+        self._writers = asyncio.Lock()  # held while a unit of work runs in the writer thread
+        self._commits = 0  # inline commits since the last checkpoint was started
+        self._checkpoint: Future[None] | None = None
+
+    async def read(self, work: Work[T]) -> T:
+        conn = self._connection()
+        try:
+            return work(conn)
+        except OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        finally:
+            conn.rollback()  # end the snapshot, so later reads see later commits
+        return await self._in_thread(self._read_in_thread, work)
+
+    async def write(self, work: Work[T], *, bulk: bool = False) -> T:
+        if self._memory:
+            return self._write(self._connection(), work)
+        if not bulk and not self._writers.locked():
+            try:
+                result = self._write(self._connection(), work)
+            except OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            else:
+                self._committed_inline()
+                return result
+        return await self._in_thread(self._write_in_thread, work)
+
+    def insert(self, table: Table) -> Insert:
+        return sqlite.insert(table)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._writer.shutdown)
+        if self._inline is not None:
+            self._inline.close()
+        self._engine.dispose()
+
+    def _connection(self) -> Connection:
+        if self._inline is None or self._inline.invalidated or self._inline.closed:
+            self._inline = self._engine.connect()
+            raw: Any = self._inline.connection.driver_connection
+            # Inline, never wait: SQLITE_BUSY sends the work to the writer thread instead.
+            raw.execute("PRAGMA busy_timeout = 0")
+            # Checkpoints (an fsync) run in the writer thread (`_committed_inline`).
+            raw.execute("PRAGMA wal_autocheckpoint = 0")
+        return self._inline
+
+    async def _in_thread(self, run: Callable[[Work[T]], T], work: Work[T]) -> T:
+        loop = asyncio.get_running_loop()
+        async with self._writers:
+            return await loop.run_in_executor(self._writer, run, work)
+
+    def _read_in_thread(self, work: Work[T]) -> T:
+        with self._engine.connect() as conn:
+            return work(conn)
+
+    def _write_in_thread(self, work: Work[T]) -> T:
+        with self._engine.connect() as conn:
+            return self._write(conn, work)
+
+    @staticmethod
+    def _write(conn: Connection, work: Work[T]) -> T:
+        conn.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
+        try:
+            with conn.begin():
+                return work(conn)
+        except BaseException:
+            if not conn.invalidated:
+                conn.rollback()
+                # A failed COMMIT leaves SQLite's transaction open: never keep its lock.
+                raw: Any = conn.connection.driver_connection
+                if raw.in_transaction:
+                    raw.rollback()
+            raise
+        finally:
+            conn.execution_options(**{_BEGIN: "BEGIN"})  # the inline connection reads too
+
+    def _committed_inline(self) -> None:
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY:
+            return
+        if self._checkpoint is None or self._checkpoint.done():
+            self._commits = 0
+            self._checkpoint = self._writer.submit(self._run_checkpoint)
+
+    def _run_checkpoint(self) -> None:
+        # PASSIVE: copy what it can from the WAL into the file, waiting for no one.
+        with self._engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def connect(url: URL, *, pool_size: int = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
-    """A `Database` for a driver URL from `parse_database_url` (no I/O until first use)."""
+    """A `Database` for a URL from `parse_database_url` (no I/O until first use)."""
     if pool_size < 1:
         raise ValueError("pool_size must be at least 1")
     if not is_sqlite(url):
@@ -87,19 +214,24 @@ def connect(url: URL, *, pool_size: int = 10, busy_timeout_ms: int = BUSY_TIMEOU
                 "server_settings": {"application_name": "ostiary"},
             },
         )
-        return Database(engine, url)
+        return PostgresDatabase(engine)
+    sync_url = url.set(drivername="sqlite+pysqlite")
+    # The writer thread's connection is made there and may be closed on the event loop.
+    connect_args = {"check_same_thread": False}
     memory = is_sqlite_memory(url)
     if memory:
-        engine = create_async_engine(url, poolclass=StaticPool)
+        sync_engine = create_engine(sync_url, poolclass=StaticPool, connect_args=connect_args)
     else:
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-    event.listen(
-        engine.sync_engine,
-        "connect",
-        functools.partial(_on_sqlite_connect, busy_timeout_ms=busy_timeout_ms, wal=not memory),
+        # One connection reads on the event loop, one writes in the writer thread.
+        sync_engine = create_engine(
+            sync_url, pool_size=2, max_overflow=0, connect_args=connect_args
+        )
+    on_connect = functools.partial(
+        _on_sqlite_connect, busy_timeout_ms=busy_timeout_ms, wal=not memory
     )
-    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
-    return Database(engine, url)
+    event.listen(sync_engine, "connect", on_connect)
+    event.listen(sync_engine, "begin", _on_sqlite_begin)
+    return SqliteDatabase(sync_engine, memory=memory)
 
 
 def create_sqlite_file(url: URL) -> None:
@@ -114,7 +246,9 @@ def create_sqlite_file(url: URL) -> None:
 
 
 def sqlite_file_exists(url: URL) -> bool:
-    return is_sqlite_memory(url) or (url.database is not None and Path(url.database).is_file())
+    if not is_sqlite(url) or is_sqlite_memory(url):
+        return True
+    return url.database is not None and Path(url.database).is_file()
 
 
 def _on_sqlite_connect(
@@ -130,6 +264,12 @@ def _on_sqlite_connect(
         if wal:
             # Readers never block the writer, nor the writer readers.
             cursor.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode, NORMAL syncs at checkpoints rather than at every commit: the file
+            # stays consistent after any crash, and a crash of the process loses nothing, but
+            # an OS crash or power cut may undo the last commits. Without it every token
+            # request waits for an fsync and SQLite, which has no group commit, caps at the
+            # disk's fsync rate (some hundreds a second).
+            cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -13,8 +13,12 @@ from ostiary.oauth.models import SigningKey
 
 from ._database import Database
 from ._schema import json_copy, signing_keys
+from ._text import check_storable
 
-_key = signing_keys.c
+_k = signing_keys.c
+_ADD: Final = insert(signing_keys)
+_LIST: Final = select(signing_keys).order_by(_k.created_at.desc(), _k.kid.desc())
+_UPDATE: Final = update(signing_keys).where(_k.kid == bindparam("p_kid")).returning(_k.kid)
 
 
 class SqlKeyStore:
@@ -22,24 +26,24 @@ class SqlKeyStore:
         self._db = db
 
     async def add(self, key: SigningKey) -> None:
+        check_storable(key.kid, key.alg, key.private_jwe)
+        values = {"kid": key.kid, **_values(key)}
         try:
-            async with self._db.write() as conn:
-                await conn.execute(insert(signing_keys).values(kid=key.kid, **_values(key)))
+            await self._db.write(lambda conn: conn.execute(_ADD, values))
         except IntegrityError:
             raise ValueError(f"key {key.kid!r} exists") from None
 
     async def list(self) -> Sequence[SigningKey]:
-        query = select(signing_keys).order_by(_key.created_at.desc(), _key.kid.desc())
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        rows = await self._db.read(lambda conn: conn.execute(_LIST).mappings().all())
         return [_signing_key(row) for row in rows]
 
     async def update(self, key: SigningKey) -> None:
-        statement = (
-            update(signing_keys).where(_key.kid == key.kid).values(_values(key)).returning(_key.kid)
+        check_storable(key.kid, key.alg, key.private_jwe)
+        statement = _UPDATE.values(_values(key))
+        params = {"p_kid": key.kid}
+        found = await self._db.write(
+            lambda conn: conn.execute(statement, params).first() is not None
         )
-        async with self._db.write() as conn:
-            found = (await conn.execute(statement)).first() is not None
         if not found:
             raise ValueError(f"key {key.kid!r} does not exist")
 

@@ -18,9 +18,8 @@ from typing import Final
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import column, inspect, select, table, text
+from sqlalchemy import String, column, inspect, select, table, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._database import Database, connect, create_sqlite_file
 from ._schema import VERSION_TABLE
@@ -51,17 +50,20 @@ async def migrate(database_url: str) -> None:
 
 async def upgrade(db: Database) -> None:
     """Run Alembic to head in one write transaction holding the migration lock."""
-    async with _alembic_turn(), db.write() as conn:  # on SQLite, write() is the lock
-        if db.is_postgresql:
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-        await conn.run_sync(_upgrade)
+
+    def work(connection: Connection) -> None:
+        if db.is_postgresql:  # on SQLite, the write transaction (BEGIN IMMEDIATE) is the lock
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
+        command.upgrade(alembic_config(connection), "head")
+
+    async with _alembic_turn():
+        await db.write(work, bulk=True)
 
 
-async def current_revision(conn: AsyncConnection) -> str | None:
+async def current_revision(db: Database) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
-    return await conn.run_sync(_current_revision)
+    return await db.read(_current_revision)
 
 
 @functools.cache
@@ -82,15 +84,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
-
-
 def _current_revision(connection: Connection) -> str | None:
     # Read directly: an Alembic MigrationContext would log on every open.
     if not inspect(connection).has_table(VERSION_TABLE):
         return None
-    query = select(column("version_num")).select_from(table(VERSION_TABLE))
+    query = select(column("version_num", String)).select_from(table(VERSION_TABLE))
     found = connection.execute(query).scalars().all()
     return found[0] if len(found) == 1 else None
 

@@ -43,7 +43,7 @@ class SqlStore:
     @property
     def backend(self) -> str:
         """ "sqlite" or "postgresql"."""
-        return "sqlite" if self._db.is_sqlite else "postgresql"
+        return "postgresql" if self._db.is_postgresql else "sqlite"
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -106,8 +106,7 @@ class StoreOpening:
             if is_sqlite_memory(url):
                 await upgrade(db)
             else:
-                async with db.read() as conn:
-                    found = await current_revision(conn)
+                found = await current_revision(db)
                 if found != head_revision():
                     raise RuntimeError(
                         f"the database schema is at revision {found or 'none'}, this Ostiary "

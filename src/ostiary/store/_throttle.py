@@ -5,15 +5,26 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy.engine import Connection
 
 from ._database import Database
 from ._schema import throttle_hits
+from ._text import check_storable, is_storable
 
-_hit = throttle_hits.c
+_h = throttle_hits.c
 # pg_advisory_xact_lock(int, int): this class id, then the key's hash. The two-integer lock
 # space is apart from the one-bigint space the migration lock uses.
 _LOCK_CLASS: Final = int.from_bytes(b"thr\x01", "big", signed=True)
+_LOCK: Final = text("SELECT pg_advisory_xact_lock(:p_class, :p_lock)")
+_PRUNE: Final = delete(throttle_hits).where(
+    _h.key == bindparam("p_key"), _h.at <= bindparam("p_since")
+)
+_HIT: Final = insert(throttle_hits)
+_COUNT: Final = select(func.count()).where(
+    _h.key == bindparam("p_key"), _h.at > bindparam("p_since")
+)
+_RESET: Final = delete(throttle_hits).where(_h.key == bindparam("p_key"))
 
 
 class SqlThrottleStore:
@@ -21,28 +32,31 @@ class SqlThrottleStore:
         self._db = db
 
     async def hit(self, key: str, *, now: int, window: int) -> int:
-        since = now - window
-        async with self._db.write() as conn:
+        check_storable(key)
+        params = {"p_key": key, "p_since": now - window}
+        lock = {"p_class": _LOCK_CLASS, "p_lock": _key_lock(key)}
+
+        def work(conn: Connection) -> int:
             if self._db.is_postgresql:
                 # Concurrent failures for one key must each see the others, or a burst of
                 # parallel guesses would all read a count below the limit.
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:class, :key)"),
-                    {"class": _LOCK_CLASS, "key": _key_lock(key)},
-                )
-            await conn.execute(delete(throttle_hits).where(_hit.key == key, _hit.at <= since))
-            await conn.execute(insert(throttle_hits).values(key=key, at=now))
-            count = await conn.scalar(select(func.count()).where(_hit.key == key, _hit.at > since))
-        return int(count or 0)
+                conn.execute(_LOCK, lock)
+            conn.execute(_PRUNE, params)
+            conn.execute(_HIT, {"key": key, "at": now})
+            return int(conn.scalar(_COUNT, params) or 0)
+
+        return await self._db.write(work)
 
     async def count(self, key: str, *, now: int, window: int) -> int:
-        query = select(func.count()).where(_hit.key == key, _hit.at > now - window)
-        async with self._db.read() as conn:
-            return int(await conn.scalar(query) or 0)
+        if not is_storable(key):
+            return 0
+        params = {"p_key": key, "p_since": now - window}
+        return await self._db.read(lambda conn: int(conn.scalar(_COUNT, params) or 0))
 
     async def reset(self, key: str) -> None:
-        async with self._db.write() as conn:
-            await conn.execute(delete(throttle_hits).where(_hit.key == key))
+        if is_storable(key):
+            params = {"p_key": key}
+            await self._db.write(lambda conn: conn.execute(_RESET, params))
 
 
 def _key_lock(key: str) -> int:

@@ -7,11 +7,11 @@ rotated one again is what RFC 9700 §4.14.2 calls reuse: the caller then revokes
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import ColumnElement, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ostiary.oauth.models import IssuedAccessToken, RefreshToken, Rotation
 
@@ -27,62 +27,132 @@ from ._schema import (
     words_set,
     words_text,
 )
+from ._text import check_storable, is_storable
 
 _refresh = refresh_tokens.c
 _access = access_tokens.c
+_revoked = revoked_access_tokens.c
+
+
+def _is_live() -> ColumnElement[bool]:
+    # exp == now is expired, as everywhere in Ostiary (RFC 7519 §4.1.4 "on or after")
+    return (
+        (_refresh.state == "live")
+        & (_refresh.expires_at > bindparam("p_now"))
+        & ~exists().where(revoked_grants.c.grant_id == _refresh.grant_id)
+    )
+
+
+_ADD_REFRESH: Final = insert(refresh_tokens)
+_PEEK_REFRESH: Final = select(refresh_tokens).where(_refresh.token_hash == bindparam("p_hash"))
+_FIND_REFRESH: Final = _PEEK_REFRESH.where(_is_live())
+# As with codes, one conditional UPDATE decides which of several concurrent refreshes of one
+# token wins; the replacement is written in the same transaction.
+_CLAIM_REFRESH: Final = (
+    update(refresh_tokens)
+    .where(_refresh.token_hash == bindparam("p_hash"), _is_live())
+    .values(state="rotated", changed_at=bindparam("p_now"))
+    .returning(*refresh_tokens.c)
+)
+_REVOKE_REFRESH: Final = (
+    update(refresh_tokens)
+    .where(_refresh.token_hash == bindparam("p_hash"))
+    .values(state="revoked", changed_at=bindparam("p_now"))
+    .returning(*refresh_tokens.c)
+)
+_REVOKE_FAMILY: Final = (
+    update(refresh_tokens)
+    .where(_refresh.grant_id == bindparam("p_grant"), _refresh.state != "revoked")
+    .values(state="revoked", changed_at=bindparam("p_now"))
+    .returning(_refresh.token_hash)
+)
+_ADD_ACCESS: Final = insert(access_tokens)
+_FIND_ACCESS: Final = select(access_tokens).where(_access.token_id == bindparam("p_token"))
+_GRANT_ACCESS: Final = select(_access.token_id, _access.expires_at).where(
+    _access.grant_id == bindparam("p_grant"),
+    ~exists().where(_revoked.token_id == _access.token_id),
+)
+_TOKEN_REVOKED: Final = exists().where(_revoked.token_id == bindparam("p_token"))
+_IS_REVOKED: Final = select(_TOKEN_REVOKED)
+_IS_REVOKED_IN_GRANT: Final = select(
+    or_(_TOKEN_REVOKED, exists().where(revoked_grants.c.grant_id == bindparam("p_grant")))
+)
+_PURGE: Final = [
+    delete(table).where(expires_at <= bindparam("p_now"))
+    for table, expires_at in (
+        (authorization_codes, authorization_codes.c.expires_at),
+        (refresh_tokens, _refresh.expires_at),
+        (access_tokens, _access.expires_at),
+        (revoked_access_tokens, _revoked.expires_at),
+        (replay_entries, replay_entries.c.expires_at),
+    )
+]
 
 
 class SqlTokenStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        insert = db.insert(revoked_access_tokens)
+        self._revoke_access = insert.on_conflict_do_update(
+            index_elements=[_revoked.token_id], set_={"expires_at": insert.excluded.expires_at}
+        )
+        self._list_grant_access = (
+            db.insert(revoked_access_tokens)
+            .from_select(["token_id", "expires_at"], _GRANT_ACCESS)
+            .on_conflict_do_nothing(index_elements=[_revoked.token_id])
+            .returning(_revoked.token_id)
+        )
 
     async def add_refresh(self, token: RefreshToken) -> None:
+        values = _refresh_values(token)
         try:
-            async with self._db.write() as conn:
-                await _insert_refresh(conn, token)
+            await self._db.write(lambda conn: conn.execute(_ADD_REFRESH, values))
         except IntegrityError:
             raise ValueError("refresh token exists, or names an unknown client or user") from None
 
     async def rotate_refresh(
         self, token_hash: str, replacement: RefreshToken, *, now: int
     ) -> Rotation:
-        # As with codes, one conditional UPDATE decides which of several concurrent refreshes
-        # with the same token wins; the replacement is written in the same transaction.
-        claim = (
-            update(refresh_tokens)
-            .where(_refresh.token_hash == token_hash, _is_live(now))
-            .values(state="rotated", changed_at=now)
-            .returning(*refresh_tokens.c)
-        )
+        if not is_storable(token_hash):
+            return Rotation(status="invalid")
+        values = _refresh_values(replacement)
+        params = {"p_hash": token_hash, "p_now": now}
+
+        def work(conn: Connection) -> Rotation:
+            row = conn.execute(_CLAIM_REFRESH, params).mappings().first()
+            if row is not None:
+                conn.execute(_ADD_REFRESH, values)
+                return Rotation(status="rotated", previous=_refresh_token(row))
+            row = conn.execute(_PEEK_REFRESH, params).mappings().first()
+            if row is None:
+                return Rotation(status="invalid")
+            if row["state"] == "rotated":
+                return Rotation(status="reused", previous=_refresh_token(row))
+            return Rotation(status="invalid", previous=_refresh_token(row))
+
         try:
-            async with self._db.write() as conn:
-                row = (await conn.execute(claim)).mappings().first()
-                if row is not None:
-                    await _insert_refresh(conn, replacement)
-                    return Rotation(status="rotated", previous=_refresh_token(row))
-                query = select(refresh_tokens).where(_refresh.token_hash == token_hash)
-                row = (await conn.execute(query)).mappings().first()
+            return await self._db.write(work)
         except IntegrityError:
             raise ValueError("the replacement refresh token exists") from None
-        if row is None:
-            return Rotation(status="invalid")
-        if row["state"] == "rotated":
-            return Rotation(status="reused", previous=_refresh_token(row))
-        return Rotation(status="invalid", previous=_refresh_token(row))
 
     async def find_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
-        query = select(refresh_tokens).where(_refresh.token_hash == token_hash, _is_live(now))
-        async with self._db.read() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else _refresh_token(row)
+        if not is_storable(token_hash):
+            return None
+        return await self._one(_FIND_REFRESH, {"p_hash": token_hash, "p_now": now})
 
     async def peek_refresh(self, token_hash: str) -> RefreshToken | None:
-        query = select(refresh_tokens).where(_refresh.token_hash == token_hash)
-        async with self._db.read() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else _refresh_token(row)
+        if not is_storable(token_hash):
+            return None
+        return await self._one(_PEEK_REFRESH, {"p_hash": token_hash})
 
     async def add_access(self, token: IssuedAccessToken) -> None:
+        check_storable(
+            token.token_id,
+            token.client_id,
+            token.grant_id,
+            token.subject,
+            more=(*token.scope, *token.audience),
+        )
         values = {
             "token_id": token.token_id,
             "format": token.format,
@@ -96,93 +166,72 @@ class SqlTokenStore:
             "extra": json_copy(token.extra),
         }
         try:
-            async with self._db.write() as conn:
-                await conn.execute(insert(access_tokens).values(values))
+            await self._db.write(lambda conn: conn.execute(_ADD_ACCESS, values))
         except IntegrityError:
             raise ValueError("access token exists, or names an unknown client") from None
 
     async def find_access(self, token_id: str) -> IssuedAccessToken | None:
-        query = select(access_tokens).where(_access.token_id == token_id)
-        async with self._db.read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        if not is_storable(token_id):
+            return None
+        params = {"p_token": token_id}
+        row = await self._db.read(
+            lambda conn: conn.execute(_FIND_ACCESS, params).mappings().first()
+        )
         return None if row is None else _access_token(row)
 
     async def revoke_access(self, token_id: str, *, expires_at: int, now: int) -> None:
-        statement = self._db.insert(revoked_access_tokens).values(
-            token_id=token_id, expires_at=expires_at
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[revoked_access_tokens.c.token_id],
-            set_={"expires_at": statement.excluded.expires_at},
-        )
-        async with self._db.write() as conn:
-            await conn.execute(statement)
+        check_storable(token_id)
+        values = {"token_id": token_id, "expires_at": expires_at}
+        await self._db.write(lambda conn: conn.execute(self._revoke_access, values))
 
     async def revoke_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
-        statement = (
-            update(refresh_tokens)
-            .where(_refresh.token_hash == token_hash)
-            .values(state="revoked", changed_at=now)
-            .returning(*refresh_tokens.c)
+        if not is_storable(token_hash):
+            return None
+        params = {"p_hash": token_hash, "p_now": now}
+        row = await self._db.write(
+            lambda conn: conn.execute(_REVOKE_REFRESH, params).mappings().first()
         )
-        async with self._db.write() as conn:
-            row = (await conn.execute(statement)).mappings().first()
         return None if row is None else _refresh_token(row)
 
     async def revoke_grant(self, grant_id: str, *, now: int) -> int:
-        # The grant itself is recorded too: a request racing this one may still write a
-        # token of the grant, and every read checks `revoked_grants`.
-        family = (
-            update(refresh_tokens)
-            .where(_refresh.grant_id == grant_id, _refresh.state != "revoked")
-            .values(state="revoked", changed_at=now)
-            .returning(_refresh.token_hash)
-        )
-        issued = select(_access.token_id, _access.expires_at).where(
-            _access.grant_id == grant_id,
-            ~exists().where(revoked_access_tokens.c.token_id == _access.token_id),
-        )
-        listed = (
-            self._db.insert(revoked_access_tokens)
-            .from_select(["token_id", "expires_at"], issued)
-            .on_conflict_do_nothing(index_elements=[revoked_access_tokens.c.token_id])
-            .returning(revoked_access_tokens.c.token_id)
-        )
-        async with self._db.write() as conn:
-            await record_revoked_grants(self._db, conn, [grant_id], revoked_at=now)
-            refreshes = len((await conn.execute(family)).all())
-            accesses = len((await conn.execute(listed)).all())
-        return refreshes + accesses
+        check_storable(grant_id)
+        params = {"p_grant": grant_id, "p_now": now}
+
+        def work(conn: Connection) -> int:
+            # The grant itself is recorded too: a request racing this one may still write a
+            # token of the grant, and every read checks `revoked_grants`.
+            record_revoked_grants(self._db, conn, [grant_id], revoked_at=now)
+            refreshes = len(conn.execute(_REVOKE_FAMILY, params).all())
+            return refreshes + len(conn.execute(self._list_grant_access, params).all())
+
+        return await self._db.write(work)
 
     async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:
-        revoked: ColumnElement[bool] = exists().where(revoked_access_tokens.c.token_id == token_id)
-        if grant_id is not None:
-            revoked = or_(revoked, exists().where(revoked_grants.c.grant_id == grant_id))
-        async with self._db.read() as conn:
-            return bool((await conn.execute(select(revoked))).scalar())
+        if not is_storable(token_id) or (grant_id is not None and not is_storable(grant_id)):
+            return True  # a value that cannot have been issued is no live token
+        query = _IS_REVOKED if grant_id is None else _IS_REVOKED_IN_GRANT
+        params = {"p_token": token_id, "p_grant": grant_id}
+        return await self._db.read(lambda conn: bool(conn.execute(query, params).scalar()))
 
     async def purge_expired(self, *, now: int) -> int:
         """Delete expired codes, refresh and access tokens, revocations and replay entries.
 
         Revoked grants stay (see `revoked_grants`); throttle hits are pruned as they are hit.
         """
-        tables = (
-            (authorization_codes, authorization_codes.c.expires_at),
-            (refresh_tokens, _refresh.expires_at),
-            (access_tokens, _access.expires_at),
-            (revoked_access_tokens, revoked_access_tokens.c.expires_at),
-            (replay_entries, replay_entries.c.expires_at),
-        )
-        gone = 0
-        async with self._db.write() as conn:
-            for table, expires_at in tables:
-                result = await conn.execute(delete(table).where(expires_at <= now))
-                gone += result.rowcount
-        return gone
+        params = {"p_now": now}
+
+        def work(conn: Connection) -> int:
+            return sum(conn.execute(statement, params).rowcount for statement in _PURGE)
+
+        return await self._db.write(work, bulk=True)
+
+    async def _one(self, query: Any, params: dict[str, Any]) -> RefreshToken | None:
+        row = await self._db.read(lambda conn: conn.execute(query, params).mappings().first())
+        return None if row is None else _refresh_token(row)
 
 
-async def record_revoked_grants(
-    db: Database, conn: AsyncConnection, grant_ids: Iterable[str], *, revoked_at: int | None
+def record_revoked_grants(
+    db: Database, conn: Connection, grant_ids: Iterable[str], *, revoked_at: int | None
 ) -> None:
     """Mark grants revoked for good, inside the caller's write transaction."""
     rows = [{"grant_id": grant_id, "revoked_at": revoked_at} for grant_id in set(grant_ids)]
@@ -190,20 +239,18 @@ async def record_revoked_grants(
         statement = db.insert(revoked_grants).on_conflict_do_nothing(
             index_elements=[revoked_grants.c.grant_id]
         )
-        await conn.execute(statement, rows)
+        conn.execute(statement, rows)
 
 
-def _is_live(now: int) -> ColumnElement[bool]:
-    # exp == now is expired, as everywhere in Ostiary (RFC 7519 §4.1.4 "on or after")
-    return (
-        (_refresh.state == "live")
-        & (_refresh.expires_at > now)
-        & ~exists().where(revoked_grants.c.grant_id == _refresh.grant_id)
+def _refresh_values(token: RefreshToken) -> dict[str, Any]:
+    check_storable(
+        token.token_hash,
+        token.grant_id,
+        token.client_id,
+        token.user_id,
+        more=(*token.scope, *token.resources),
     )
-
-
-async def _insert_refresh(conn: AsyncConnection, token: RefreshToken) -> None:
-    values = {
+    return {
         "token_hash": token.token_hash,
         "grant_id": token.grant_id,
         "client_id": token.client_id,
@@ -216,7 +263,6 @@ async def _insert_refresh(conn: AsyncConnection, token: RefreshToken) -> None:
         "state": "live",
         "changed_at": None,
     }
-    await conn.execute(insert(refresh_tokens).values(values))
 
 
 def _refresh_token(row: RowMapping) -> RefreshToken:

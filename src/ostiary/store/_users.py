@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import delete, insert, select, union
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import bindparam, delete, insert, select, union
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.oauth.models import User
 
 from ._database import Database
 from ._schema import access_tokens, authorization_codes, refresh_tokens, users
+from ._text import check_storable, is_storable
 from ._tokens import record_revoked_grants
+
+_u = users.c
+_GET: Final = select(users).where(_u.user_id == bindparam("p_user"))
+_BY_USERNAME: Final = select(users).where(_u.username == bindparam("p_username"))
+_ADD: Final = insert(users)
+_LIST: Final = select(users).order_by(_u.username)
+_GRANTS: Final = union(
+    select(authorization_codes.c.grant_id).where(
+        authorization_codes.c.user_id == bindparam("p_user")
+    ),
+    select(refresh_tokens.c.grant_id).where(refresh_tokens.c.user_id == bindparam("p_user")),
+    select(access_tokens.c.grant_id).where(
+        access_tokens.c.subject == bindparam("p_user"), access_tokens.c.grant_id.is_not(None)
+    ),
+)
+_DELETE: Final = delete(users).where(_u.user_id == bindparam("p_user")).returning(_u.user_id)
 
 
 class SqlUserStore:
@@ -21,12 +38,17 @@ class SqlUserStore:
         self._db = db
 
     async def get(self, user_id: str) -> User | None:
-        return await self._one(select(users).where(users.c.user_id == user_id))
+        if not is_storable(user_id):
+            return None
+        return await self._one(_GET, {"p_user": user_id})
 
     async def by_username(self, username: str) -> User | None:
-        return await self._one(select(users).where(users.c.username == username))
+        if not is_storable(username):
+            return None
+        return await self._one(_BY_USERNAME, {"p_username": username})
 
     async def add(self, user: User) -> None:
+        check_storable(user.user_id, user.username, user.password_hash)
         values = {
             "user_id": user.user_id,
             "username": user.username,
@@ -34,37 +56,30 @@ class SqlUserStore:
             "created_at": user.created_at,
         }
         try:
-            async with self._db.write() as conn:
-                await conn.execute(insert(users).values(values))
+            await self._db.write(lambda conn: conn.execute(_ADD, values))
         except IntegrityError:
             raise ValueError(f"user {user.username!r} exists") from None
 
     async def list(self) -> Sequence[User]:
-        async with self._db.read() as conn:
-            rows = (await conn.execute(select(users).order_by(users.c.username))).mappings().all()
+        rows = await self._db.read(lambda conn: conn.execute(_LIST).mappings().all())
         return [_user(row) for row in rows]
 
     async def delete(self, user_id: str) -> bool:
         """Delete the user; their codes, refresh tokens and consents go too (ON DELETE
         CASCADE), and every grant they hold is revoked, so their access tokens read inactive."""
-        grants = union(
-            select(authorization_codes.c.grant_id).where(authorization_codes.c.user_id == user_id),
-            select(refresh_tokens.c.grant_id).where(refresh_tokens.c.user_id == user_id),
-            select(access_tokens.c.grant_id).where(
-                access_tokens.c.subject == user_id, access_tokens.c.grant_id.is_not(None)
-            ),
-        )
-        async with self._db.write() as conn:
-            grant_ids = (await conn.execute(grants)).scalars().all()
-            await record_revoked_grants(self._db, conn, grant_ids, revoked_at=None)
-            result = await conn.execute(
-                delete(users).where(users.c.user_id == user_id).returning(users.c.user_id)
-            )
-            return result.first() is not None
+        if not is_storable(user_id):
+            return False
+        params = {"p_user": user_id}
 
-    async def _one(self, query: Any) -> User | None:
-        async with self._db.read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        def work(conn: Connection) -> bool:
+            grant_ids = conn.execute(_GRANTS, params).scalars().all()
+            record_revoked_grants(self._db, conn, grant_ids, revoked_at=None)
+            return conn.execute(_DELETE, params).first() is not None
+
+        return await self._db.write(work, bulk=True)
+
+    async def _one(self, query: Any, params: dict[str, str]) -> User | None:
+        row = await self._db.read(lambda conn: conn.execute(query, params).mappings().first())
         return None if row is None else _user(row)
 
 
