@@ -630,3 +630,30 @@ async def test_audit_event_with_only_required_fields(store: Store) -> None:
     event = AuditEvent(event="login.failed", at=NOW)
     await store.audit.record(event)
     assert await store.audit.tail(1) == [event]
+
+
+# -- text no database can hold ----------------------------------------------------------------
+
+UNSTORABLE = ["nul\x00byte", "lone\ud800surrogate"]
+
+
+@pytest.mark.parametrize("value", UNSTORABLE, ids=["nul", "surrogate"])
+async def test_text_no_database_can_hold_is_never_found(owners: Store, value: str) -> None:
+    """PostgreSQL refuses NUL in text and no driver encodes lone surrogates: a lookup by
+    such a value (straight from a request) finds nothing instead of failing."""
+    store = owners
+    assert await store.clients.get(value) is None
+    assert await store.users.get(value) is None
+    assert await store.users.by_username(value) is None
+    assert await store.codes.peek(value) is None
+    assert (await store.codes.consume(value, now=NOW)).code is None
+    assert await store.tokens.find_refresh(value, now=NOW) is None
+    assert await store.tokens.peek_refresh(value) is None
+    assert (await store.tokens.rotate_refresh(value, make_refresh(), now=NOW)).status == "invalid"
+    assert await store.tokens.revoke_refresh(value, now=NOW) is None
+    assert await store.tokens.find_access(value) is None
+    assert await store.consents.get(value, "c1") is None
+    assert await store.consents.list_for_user(value) == []
+    assert await store.throttle.count(value, now=NOW, window=60) == 0
+    assert await store.clients.delete(value) is False
+    assert await store.users.delete(value) is False

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -28,6 +32,7 @@ from ostiary.store import SqlStore, open_store
 
 pytestmark = pytest.mark.anyio
 
+REPO = Path(__file__).resolve().parents[2]
 POOLS = 5  # separate engines on one database, as N worker processes would have
 
 
@@ -98,6 +103,80 @@ async def test_reuse_and_revocation_racing_leave_the_family_dead(pools: list[Sql
     assert await pools[3].tokens.find_refresh("rt-1", now=NOW) is None
 
 
+RACE_CHILD = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from ostiary.oauth.models import RefreshToken
+    from ostiary.store import open_store
+
+    async def main(url, me):
+        async with open_store(url) as store:
+            print("ready", flush=True)
+            sys.stdin.readline()  # the barrier: every process races from the same moment
+            def replacement(i):
+                return RefreshToken(token_hash=f"next-{me}-{i}", grant_id="g1", client_id="c1",
+                                    user_id="u1", scope=frozenset(), expires_at=2**40)
+            codes = await asyncio.gather(
+                *(store.codes.consume("code-1", now=1_800_000_000) for _ in range(10)))
+            rotations = await asyncio.gather(
+                *(store.tokens.rotate_refresh("rt-1", replacement(i), now=1_800_000_000)
+                  for i in range(10)))
+        print(json.dumps({"first": sum(1 for c in codes if c.code and not c.replayed),
+                          "replayed": sum(1 for c in codes if c.replayed),
+                          "statuses": [r.status for r in rotations]}), flush=True)
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+def test_one_winner_across_processes(database_url: str) -> None:
+    """Four processes, ten concurrent redemptions each, of one code and one refresh token:
+    one first redemption and one rotation in all, the rest replays and reuses."""
+
+    async def seed() -> None:
+        async with open_store(database_url) as store:
+            await store.clients.add(make_client())
+            await store.users.add(make_user())
+            await store.codes.put(make_code())
+            await store.tokens.add_refresh(make_refresh())
+
+    asyncio.run(seed())
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE_CHILD, database_url, str(me)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for me in range(4)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "ready\n"
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        outcomes = [child.communicate(timeout=60) for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert [child.returncode for child in children] == [0] * 4, outcomes
+    results = [json.loads(out) for out, _ in outcomes]
+    assert sum(r["first"] for r in results) == 1
+    assert sum(r["replayed"] for r in results) == 39
+    statuses = [status for r in results for status in r["statuses"]]
+    assert statuses.count("rotated") == 1
+    assert statuses.count("reused") == 39
+
+
 @pytest.mark.parametrize(
     "write",
     ["code", "refresh", "access", "consent"],
@@ -121,6 +200,32 @@ async def test_rows_must_belong_to_a_known_client(database_url: str, write: str)
         assert await store.tokens.peek_refresh("rt-1") is None
         assert await store.tokens.find_access("jti-1") is None
         assert await store.consents.list_for_user("u1") == []
+
+
+@pytest.mark.parametrize("value", ["nul\x00byte", "lone\ud800surrogate"], ids=["nul", "surrogate"])
+async def test_text_no_database_can_hold_is_refused_in_writes(
+    database_url: str, value: str
+) -> None:
+    writes = [
+        lambda store: store.clients.add(make_client(value)),
+        lambda store: store.clients.add(make_client("c2", redirect_uris=(value,))),
+        lambda store: store.users.add(make_user("u2", value)),
+        lambda store: store.codes.put(make_code(nonce=value)),
+        lambda store: store.tokens.add_refresh(make_refresh(scope=frozenset({value}))),
+        lambda store: store.tokens.add_access(make_access(subject=value)),
+        lambda store: store.tokens.revoke_access(value, expires_at=NOW, now=NOW),
+        lambda store: store.throttle.hit(value, now=NOW, window=60),
+        lambda store: store.audit.record(AuditEvent(event="x", at=NOW, address=value)),
+    ]
+    async with open_store(database_url) as store:
+        await store.clients.add(make_client())
+        await store.users.add(make_user())
+        for write in writes:
+            with pytest.raises(ValueError, match="cannot be stored"):
+                await write(store)
+        assert not await store.replay.first_use(value, expires_at=NOW + 60, now=NOW)
+        assert [c.client_id for c in await store.clients.list()] == ["c1"]
+        assert await store.audit.tail() == []
 
 
 async def test_failed_rotation_writes_nothing(database_url: str) -> None:
