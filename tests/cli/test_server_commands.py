@@ -1,7 +1,7 @@
 """`ostiary serve | migrate | clients | users | keys list|rotate` on the server's database.
 
 In-process tests run `main()` in a temporary working folder on SQLite (the default, no
-settings) and on a fresh PostgreSQL database per test (skipped with the reason when
+settings) and on a PostgreSQL database emptied before each test (skipped with the reason when
 127.0.0.1:5432 is unreachable). The end-to-end tests start a real `ostiary serve` process
 and change its database with the `ostiary` command while it runs.
 """
@@ -81,10 +81,9 @@ class PostgresDatabases:
 
     made: list[str]
 
-    def create(self, *, template: str | None = None) -> str:
+    def create(self) -> str:
         name = f"ostiary_cli_{secrets.token_hex(6)}"
-        copy = f' TEMPLATE "{template.rpartition("/")[2]}"' if template else ""
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"{copy}'))
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
         self.made.append(name)
         return f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
 
@@ -101,11 +100,28 @@ def postgres() -> Iterator[PostgresDatabases]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres: PostgresDatabases) -> str:
-    """A migrated, empty PostgreSQL database that each test copies (fast, and isolated)."""
+def postgres_session_url(postgres: PostgresDatabases) -> str:
+    """A migrated PostgreSQL database for the in-process tests, emptied before each one."""
     url = postgres.create()
     asyncio.run(migrate(url))
     return url
+
+
+async def _empty_postgres(url: str) -> None:
+    """Delete every row but the schema version's (the table with a `version_num` column)."""
+    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables t "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND NOT EXISTS ("
+            "SELECT 1 FROM information_schema.columns c WHERE c.table_schema = 'public' "
+            "AND c.table_name = t.table_name AND c.column_name = 'version_num')"
+        )
+        if rows:
+            tables = ", ".join(f'"{row["table_name"]}"' for row in rows)
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(autouse=True)
@@ -124,8 +140,8 @@ def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     through OSTIARY_DATABASE_URL as an operator would."""
     if request.param == "sqlite":
         return "sqlite:///ostiary.db"
-    databases: PostgresDatabases = request.getfixturevalue("postgres")
-    url = databases.create(template=request.getfixturevalue("postgres_template"))
+    url: str = request.getfixturevalue("postgres_session_url")
+    asyncio.run(_empty_postgres(url))
     monkeypatch.setenv("OSTIARY_DATABASE_URL", url)
     return url
 
