@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -250,7 +251,7 @@ def _asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql://", "postgres://", 1)
 
 
-async def _admin(statement: str) -> None:
+async def _execute(statement: str) -> None:
     connection = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=PG_CONNECT_TIMEOUT)
     try:
         await connection.execute(statement)
@@ -258,13 +259,20 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
+def _admin(statement: str) -> None:
+    """Run one statement in the `test` cluster, from a thread of its own: the caller's
+    thread may already run an event loop (Playwright's sync API does)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _execute(statement)).result(timeout=30)
+
+
 def postgres_unreachable() -> str | None:
     """Why the `test` cluster at 127.0.0.1:5432 cannot be used, or None when it can."""
     try:
-        asyncio.run(_admin("SELECT 1"))
+        _admin("SELECT 1")
     except (OSError, TimeoutError) as exc:
         return f"PostgreSQL at 127.0.0.1:5432 is not reachable ({exc})"
-    except Exception as exc:  # asyncpg's own errors: auth, missing database
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # auth, no database
         return f"PostgreSQL at 127.0.0.1:5432 refused us ({type(exc).__name__}: {exc})"
     return None
 
@@ -273,11 +281,11 @@ def postgres_unreachable() -> str | None:
 def postgres_database() -> Iterator[str]:
     """A fresh database in the `test` cluster, dropped afterwards; yields its plain URL."""
     name = f"ostiary_e2e_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _admin(f'CREATE DATABASE "{name}"')
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- the client's redirect_uri -------------------------------------------------------------

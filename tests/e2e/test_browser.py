@@ -183,10 +183,22 @@ def test_code_flow_with_pkce_through_login_and_consent(
     assert set(claims["scope"].split()) == set(SCOPES.split())
     assert claims["sub"]
 
-    # RFC 6749 §4.1.2: a code is single use.
+    # RFC 6749 §4.1.2: a code is single use, and a replay revokes what it produced
+    # (RFC 9700 §4.5), so the refresh token from the first redemption is dead too.
     replayed = redeem(server, flow, code)
     assert replayed.status_code == 400, replayed.text
     assert replayed.json()["error"] == "invalid_grant"
+    refreshed = httpx.post(
+        server.endpoint("token"),
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": flow.client_id,
+        },
+        timeout=10,
+    )
+    assert refreshed.status_code == 400, refreshed.text
+    assert refreshed.json()["error"] == "invalid_grant"
 
 
 def test_deny_sends_access_denied_to_the_client(
