@@ -266,7 +266,8 @@ def test_private_key_jwt_client_gets_public_keys_only(
     assert "client_secret" not in created
     (client,) = stored_clients(database_url)
     assert client.jwks is not None
-    assert JWKSet.from_dict(dict(client.jwks)).get("job-1").to_dict() == key.public().to_dict()
+    registered = JWKSet.from_dict(dict(client.jwks)).get("job-1")
+    assert registered is not None and registered.to_dict() == key.public().to_dict()
 
 
 PRIVATE_KEY_JWT = ("--grant-types", "client_credentials", "--auth-method", "private_key_jwt")
