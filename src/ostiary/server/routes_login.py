@@ -7,6 +7,7 @@ throttled per username and per address (`throttle.py`).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -78,7 +79,8 @@ async def login(request: Request) -> Response:
         return login_page(
             request, rt, req, params, error=MISSING_CREDENTIALS, username=username, status=400
         )
-    user = await _authenticate(request, rt, username, password)
+    # Usernames are stored NFC (RFC 8265 §3.4), so "é" typed either way finds the same user.
+    user = await _authenticate(request, rt, unicodedata.normalize("NFC", username), password)
     if isinstance(user, Refusal):
         return login_page(
             request,

@@ -7,8 +7,10 @@ are throttled per user and per address like failed logins.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import unicodedata
 from typing import Any, Final
 
 from ..context import Context
@@ -44,7 +46,7 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
     if not client.legacy_password_grant:
         raise UnauthorizedClient("this client may not use the password grant")
     require_grant_type(client, GRANT_TYPE)
-    username = form.require("username")
+    username = unicodedata.normalize("NFC", form.require("username"))  # stored NFC
     password = form.require("password")
     if len(username) > MAX_USERNAME_LENGTH:
         raise InvalidRequest("username is too long")
@@ -63,10 +65,11 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
     if user is None:
         # Spend what a real check spends, so timing does not tell which usernames exist.
         with contextlib.suppress(ValueError):
-            ctx.passwords.hash(password)
+            await asyncio.to_thread(ctx.passwords.hash, password)
         verified = False
     else:
-        verified = ctx.passwords.verify(user.password_hash, password)
+        # Password hashing is deliberately slow: keep it off the event loop.
+        verified = await asyncio.to_thread(ctx.passwords.verify, user.password_hash, password)
     if user is None or not verified:
         for key in keys:
             await ctx.store.throttle.hit(key, now=now, window=config.login_window)
