@@ -203,7 +203,11 @@ audit_events = Table(
 
 def words_text(words: Iterable[str]) -> str:
     """A set of scope tokens (or grant types) as one column value, in a stable order."""
-    return " ".join(sorted(words))
+    ordered = sorted(words)
+    if any(not word or len(word.split()) != 1 or word.strip() != word for word in ordered):
+        # RFC 6749 §3.3: a scope token is 1*NQCHAR, never empty and never with a space
+        raise ValueError("a scope token or grant type is empty or holds whitespace")
+    return " ".join(ordered)
 
 
 def words_set(text: str) -> frozenset[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -73,16 +73,33 @@ def open_store(database_url: str, *, pool_size: int = 10) -> StoreOpening:
     return StoreOpening(parse_database_url(database_url), pool_size=pool_size)
 
 
-class StoreOpening:
-    """What `open_store` returns: await it, or use it as an async context manager."""
+class StoreOpening(Coroutine[Any, Any, SqlStore]):
+    """What `open_store` returns: a coroutine (await it, or hand it to `asyncio.run`) that
+    is also an async context manager (closing the store at the end of the block)."""
 
     def __init__(self, url: URL, *, pool_size: int) -> None:
         self._url = url
         self._pool_size = pool_size
         self._store: SqlStore | None = None
+        self._opening: Coroutine[Any, Any, SqlStore] | None = None  # made when first run
 
     def __await__(self) -> Generator[Any, None, SqlStore]:
-        return self._open().__await__()
+        return self._coroutine().__await__()
+
+    def send(self, value: Any) -> Any:
+        return self._coroutine().send(value)
+
+    def throw(self, *args: Any) -> Any:
+        return self._coroutine().throw(*args)
+
+    def close(self) -> None:
+        if self._opening is not None:
+            self._opening.close()
+
+    def _coroutine(self) -> Coroutine[Any, Any, SqlStore]:
+        if self._opening is None:
+            self._opening = self._open()
+        return self._opening
 
     async def __aenter__(self) -> SqlStore:
         self._store = await self._open()
