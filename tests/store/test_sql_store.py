@@ -358,6 +358,12 @@ async def test_open_store_awaited_or_entered(database_url: str) -> None:
         assert await entered.users.list() == []
 
 
+def test_open_store_runs_under_asyncio_run() -> None:
+    store = asyncio.run(open_store("sqlite:///:memory:"))
+    assert store.backend == "sqlite"
+    asyncio.run(store.close())
+
+
 def test_pool_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="pool_size"):
         open_store("sqlite:///:memory:", pool_size=0)

@@ -42,7 +42,7 @@ class SqlStore:
 
     @property
     def backend(self) -> str:
-        """ "sqlite" or "postgresql"."""
+        """Which database this is: "sqlite" or "postgresql"."""
         return "postgresql" if self._db.is_postgresql else "sqlite"
 
     async def close(self) -> None:
