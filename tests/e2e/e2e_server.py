@@ -91,15 +91,25 @@ class OstiaryServer:
     _metadata: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
+    def base_url(self) -> str:
+        """Where this process listens."""
+        return f"http://{HOST}:{self.port}"
+
+    @property
     def issuer(self) -> str:
         # DESIGN.md: with no OSTIARY_ISSUER the issuer is http://HOST:PORT.
-        return f"http://{HOST}:{self.port}"
+        return self.env.get("OSTIARY_ISSUER", self.base_url)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The OSTIARY_* settings this process was started with."""
+        return {name: value for name, value in self.env.items() if name.startswith("OSTIARY_")}
 
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 authorization server metadata, fetched once."""
         if self._metadata is None:
             response = httpx.get(
-                f"{self.issuer}/.well-known/oauth-authorization-server", timeout=10
+                f"{self.base_url}/.well-known/oauth-authorization-server", timeout=10
             )
             response.raise_for_status()
             self._metadata = response.json()
@@ -180,8 +190,13 @@ class OstiaryServer:
             raise ServerFailed(f"ostiary users create exited {done.returncode}:\n{done.stderr}")
 
 
-def start_server(backend: str, folder: Path, settings: Mapping[str, str]) -> OstiaryServer:
-    """Start `ostiary serve` in `folder` and wait until its metadata answers."""
+def start_server(
+    backend: str, folder: Path, settings: Mapping[str, str], *, name: str = "serve"
+) -> OstiaryServer:
+    """Start `ostiary serve` in `folder` and wait until its metadata answers.
+
+    `name` tells the log files of several servers sharing one folder apart.
+    """
     if not SCRIPT.exists():
         raise ServerFailed(f"the ostiary console script is not installed ({SCRIPT})")
     folder.mkdir(parents=True, exist_ok=True)
@@ -192,7 +207,7 @@ def start_server(backend: str, folder: Path, settings: Mapping[str, str]) -> Ost
             folder=folder,
             env=clean_environment(folder, settings),
             port=free_port(),
-            log_path=folder / f"serve-{attempt}.log",
+            log_path=folder / f"{name}-{attempt}.log",
         )
         with server.log_path.open("wb") as log:
             server.process = subprocess.Popen(
@@ -216,7 +231,7 @@ def start_server(backend: str, folder: Path, settings: Mapping[str, str]) -> Ost
 def wait_until_ready(server: OstiaryServer) -> bool:
     """Poll the metadata URL until it answers 200, the process dies, or time runs out."""
     assert server.process is not None
-    url = f"{server.issuer}/.well-known/oauth-authorization-server"
+    url = f"{server.base_url}/.well-known/oauth-authorization-server"
     deadline = time.monotonic() + START_TIMEOUT
     with httpx.Client(timeout=2) as http:
         while time.monotonic() < deadline:
