@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from store_databases import reset
 
 from ostiary.oauth.models import User
 from ostiary.store import engine_url, migrate, open_store
@@ -180,3 +181,13 @@ async def test_sqlite_folder_must_exist(tmp_path: Path) -> None:
 async def test_unknown_database_refused_before_any_io() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         await migrate("mysql://root@127.0.0.1/ostiary")
+
+
+async def test_migrating_postgresql_writes_no_file_in_the_working_folder(
+    postgres_fresh_session_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL database name must never become an empty SQLite file in the cwd."""
+    await reset(postgres_fresh_session_url)
+    monkeypatch.chdir(tmp_path)
+    await migrate(postgres_fresh_session_url)
+    assert list(tmp_path.iterdir()) == []

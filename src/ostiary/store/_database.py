@@ -236,8 +236,8 @@ def connect(url: URL, *, pool_size: int = 10, busy_timeout_ms: int = BUSY_TIMEOU
 
 def create_sqlite_file(url: URL) -> None:
     """Create the SQLite file readable by its owner only (it holds hashes and key material)."""
-    if is_sqlite_memory(url) or url.database is None:
-        return
+    if not is_sqlite(url) or is_sqlite_memory(url) or url.database is None:
+        return  # a PostgreSQL database name is not a file
     path = Path(url.database)
     if not path.parent.is_dir():
         raise ValueError(f"the folder for the SQLite database does not exist: {path.parent}")
