@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -31,7 +31,7 @@ from e2e_server import (
 )
 
 BACKENDS = ("sqlite", "postgresql")
-FRESH_PEOPLE = 5  # users made at seeding for tests that need one with no consent yet
+FRESH_PEOPLE = 5  # as many as tests that watch the consent page (test_browser.py)
 CRASHED = re.compile(r"Traceback \(most recent call last\)|\" 5\d\d\b")
 
 
@@ -52,7 +52,19 @@ class Seeded:
     public: dict[str, Any]  # code + refresh, no secret (auth method `none`)
     confidential: dict[str, Any]  # code + refresh + client_credentials, client_secret_basic
     regular: Person  # a user for tests that do not care what consent it gave before
-    fresh: list[Person]  # users nobody has used yet; `person` takes one per test
+    unused: list[Person] = field(default_factory=list)  # made ahead, nobody has used them
+
+    def fresh_person(self) -> Person:
+        """A user no test has used. Made in batches, several commands at once, and only
+        when a test asks: a pytest-xdist worker that runs no such test pays nothing."""
+        if not self.unused:
+            batch = [new_person("user") for _ in range(FRESH_PEOPLE)]
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                made = [pool.submit(self.server.create_user, p.username, p.password) for p in batch]
+                for user in made:
+                    user.result()
+            self.unused.extend(batch)
+        return self.unused.pop()
 
 
 def new_person(prefix: str) -> Person:
@@ -82,8 +94,7 @@ def _seed(server: OstiaryServer, callback: CallbackServer) -> Seeded:
     processes may use it together; seeding in parallel exercises both (and is quicker).
     """
     regular = new_person("regular")
-    fresh = [new_person("user") for _ in range(FRESH_PEOPLE)]
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         public = pool.submit(
             server.create_client,
             name="E2E Browser App",
@@ -99,10 +110,8 @@ def _seed(server: OstiaryServer, callback: CallbackServer) -> Seeded:
             redirect_uris=callback.redirect_uri,
             scopes=SCOPES,
         )
-        users = [pool.submit(server.create_user, p.username, p.password) for p in [regular, *fresh]]
-        for user in users:
-            user.result()
-        return Seeded(server, public.result(), confidential.result(), regular, fresh)
+        pool.submit(server.create_user, regular.username, regular.password).result()
+        return Seeded(server, public.result(), confidential.result(), regular)
 
 
 @contextmanager
@@ -134,11 +143,7 @@ def server(seeded: Seeded) -> Iterator[OstiaryServer]:
 @pytest.fixture
 def person(seeded: Seeded, server: OstiaryServer) -> Person:
     """A user no other test has used (`ostiary users create --password-stdin`)."""
-    if seeded.fresh:
-        return seeded.fresh.pop()
-    person = new_person("user")
-    server.create_user(person.username, person.password)
-    return person
+    return seeded.fresh_person()
 
 
 @pytest.fixture
