@@ -68,6 +68,7 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 POOL_MARGIN = 1.3  # pool = expected requests x margin; the Lua script chains past the end
 POOL_CAP = 60_000
 GRANTS = ("client_credentials", "refresh_token")
+MINT_CONCURRENCY = 10  # refresh tokens written at once while preparing Ostiary's pool
 
 Minter = Callable[[int], list[str]]
 
@@ -565,20 +566,23 @@ async def _ostiary_mint(database_url: str, client_id: str, user_id: str, n: int)
 
     now = int(time.time())
     values = [new_token_value() for _ in range(n)]
+    tokens = [
+        RefreshToken(
+            token_hash=hash_token(value),
+            grant_id=secrets.token_urlsafe(16),
+            client_id=client_id,
+            user_id=user_id,
+            scope=frozenset({SCOPE}),
+            created_at=now,
+            expires_at=now + 30 * 24 * 3600,
+            auth_time=now,
+        )
+        for value in values
+    ]
     async with open_store(database_url) as store:
-        for value in values:
-            await store.tokens.add_refresh(
-                RefreshToken(
-                    token_hash=hash_token(value),
-                    grant_id=secrets.token_urlsafe(16),
-                    client_id=client_id,
-                    user_id=user_id,
-                    scope=frozenset({SCOPE}),
-                    created_at=now,
-                    expires_at=now + 30 * 24 * 3600,
-                    auth_time=now,
-                )
-            )
+        for start in range(0, n, MINT_CONCURRENCY):  # PostgreSQL takes them in parallel
+            batch = tokens[start : start + MINT_CONCURRENCY]
+            await asyncio.gather(*(store.tokens.add_refresh(t) for t in batch))
     return values
 
 
@@ -610,7 +614,7 @@ def start_ostiary(target: Target, stack: ExitStack, folder: Path) -> Server:
         OSTIARY_SIGNING_ALG=target.token_format.split()[0],
         OSTIARY_ISSUER=f"http://{HOST}:{port}",
     )
-    _ostiary_command(["migrate"], home, env)
+    # `clients create` migrates the new database itself, as every command does
     registered = json.loads(
         _ostiary_command(
             [
@@ -630,13 +634,6 @@ def start_ostiary(target: Target, stack: ExitStack, folder: Path) -> Server:
             env,
         )
     )
-    _ostiary_command(
-        ["users", "create", "--username", "bench", "--password-stdin"],
-        home,
-        env,
-        stdin=secrets.token_urlsafe(16) + "\n",
-    )
-    user_id = asyncio.run(_ostiary_user_id(database_url, "bench"))
     log_path = home / "serve.log"
     log = stack.enter_context(log_path.open("wb"))
     listen = ["--host", HOST, "--port", str(port)]
@@ -651,6 +648,14 @@ def start_ostiary(target: Target, stack: ExitStack, folder: Path) -> Server:
         start_new_session=True,
     )
     stack.callback(stop, process)
+    # the refresh pool's user, made while the server starts (a running server sees it at once)
+    _ostiary_command(
+        ["users", "create", "--username", "bench", "--password-stdin"],
+        home,
+        env,
+        stdin=secrets.token_urlsafe(16) + "\n",
+    )
+    user_id = asyncio.run(_ostiary_user_id(database_url, "bench"))
     base = f"http://{HOST}:{port}"
     metadata = wait_for_metadata(process, f"{base}/.well-known/oauth-authorization-server")
     if metadata is None:
@@ -773,33 +778,37 @@ class CaseResult:
 
 @dataclass(frozen=True)
 class Load:
-    """What wrk sends for one case: its script, and the script's arguments."""
+    """What wrk sends: its script, the script's arguments, and how many refresh tokens the
+    pool holds (0 for client_credentials)."""
 
     script: Path
-    warm_args: list[str]
     args: list[str]
-    pool: int  # refresh tokens prepared for the measured window (0 for client_credentials)
+    pool: int = 0
 
 
-def prepare_load(
-    server: Server, grant: str, folder: Path, *, warmup: float, seconds: float, rate: float
-) -> Load:
-    """The wrk script for `grant`; for refresh, pools sized for `rate` tokens/s (with margin)."""
+def make_load(server: Server, grant: str, folder: Path, *, rate: float, seconds: float) -> Load:
+    """The wrk script for `grant`; for refresh, a fresh pool sized for `rate` tokens/s."""
     auth = server.authorization
     if grant == "client_credentials":
-        return Load(folder / "client_credentials.lua", [auth], [auth], 0)
-    warm_n = min(POOL_CAP, int(rate * warmup * POOL_MARGIN) + 200)
-    pool = min(POOL_CAP, int(rate * seconds * POOL_MARGIN) + 500)
-    values = server.mint_refresh(warm_n + pool)
-    warm_file, pool_file = folder / f"{server.key}.warm", folder / f"{server.key}.pool"
-    warm_file.write_text("\n".join(values[:warm_n]) + "\n")
-    pool_file.write_text("\n".join(values[warm_n:]) + "\n")
-    return Load(folder / "refresh_token.lua", [auth, str(warm_file)], [auth, str(pool_file)], pool)
+        return Load(folder / "client_credentials.lua", [auth])
+    pool = min(POOL_CAP, int(rate * seconds * POOL_MARGIN) + 200)
+    path = folder / f"{server.key}-{secrets.token_hex(4)}.pool"
+    path.write_text("\n".join(server.mint_refresh(pool)) + "\n")
+    return Load(folder / "refresh_token.lua", [auth, str(path)], pool)
 
 
-def measure(server: Server, grant: str, load: Load, *, warmup: float, seconds: float) -> CaseResult:
+def run_case(
+    server: Server, grant: str, folder: Path, *, warmup: float, seconds: float, rate: float
+) -> CaseResult:
+    """Warm up, then measure. The measured pool is sized from the warm-up's own rate."""
     if warmup > 0:
-        run_wrk(server.token_url, load.script, load.warm_args, warmup)
+        warm = make_load(server, grant, folder, rate=rate, seconds=warmup)
+        rate = max(run_wrk(server.token_url, warm.script, warm.args, warmup).rate, 100.0)
+    load = make_load(server, grant, folder, rate=rate, seconds=seconds)
+    return measure(server, grant, load, seconds=seconds)
+
+
+def measure(server: Server, grant: str, load: Load, *, seconds: float) -> CaseResult:
     before = cpu_seconds(server.process.pid)
     result = run_wrk(server.token_url, load.script, load.args, seconds)
     cpu = cpu_seconds(server.process.pid) - before
@@ -824,8 +833,9 @@ def profile_server(server: Server, grant: str, folder: Path, seconds: float, rat
     py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
     if not Path(py_spy).exists():
         return "py-spy is not installed (.venv/bin/pip install py-spy)"
-    load = prepare_load(server, grant, folder, warmup=1, seconds=seconds + 2, rate=rate)
-    run_wrk(server.token_url, load.script, load.warm_args, 1)
+    warm = make_load(server, grant, folder, rate=rate, seconds=1)
+    rate = run_wrk(server.token_url, warm.script, warm.args, 1).rate
+    load = make_load(server, grant, folder, rate=rate, seconds=seconds + 1)
     out = folder / f"{server.key}-{grant}.txt"
     record = ["record", "--pid", str(server.process.pid), "--duration", f"{int(seconds)}"]
     sampling = ["--rate", "250", "--gil", "--nonblocking"]
@@ -834,7 +844,7 @@ def profile_server(server: Server, grant: str, folder: Path, seconds: float, rat
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    result = measure(server, grant, load, warmup=0, seconds=seconds + 1)
+    result = measure(server, grant, load, seconds=seconds + 1)
     _, err = spy.communicate(timeout=seconds + 30)
     if not out.exists():
         return f"py-spy failed: {err.decode(errors='replace')[-500:]}"
@@ -1086,9 +1096,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             with ExitStack() as stack:
                 print(f"{target.key}: starting", file=sys.stderr)
+                begun = time.monotonic()
                 try:
                     server = target.start(target, stack, folder)
                     check_server(server)
+                    ready = time.monotonic() - begun
+                    print(f"{target.key}: ready and checked in {ready:.1f} s", file=sys.stderr)
                 except (BenchError, httpx.HTTPError) as exc:
                     notes.append(f"{target.key} not measured: {str(exc).splitlines()[0]}")
                     print(f"{target.key}: {exc}", file=sys.stderr)
@@ -1100,10 +1113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 for grant in grants:
                     rate = expected.get(target.key, 3000.0)
-                    load = prepare_load(
+                    result = run_case(
                         server, grant, folder, warmup=warmup, seconds=seconds, rate=rate
                     )
-                    result = measure(server, grant, load, warmup=warmup, seconds=seconds)
                     expected[target.key] = max(result.wrk.rate, 500.0)
                     results.append(result)
                     w = result.wrk
