@@ -201,6 +201,21 @@ def test_code_flow_with_pkce_through_login_and_consent(
     assert refreshed.json()["error"] == "invalid_grant"
 
 
+def test_unregistered_redirect_uri_gets_an_error_page_never_a_redirect(
+    page: Page, server: OstiaryServer, public_client: dict[str, Any], callback: CallbackServer
+) -> None:
+    flow = start_flow(server, public_client, callback)
+    # The same loopback server, another path: not what the client registered.
+    url = flow.url.replace("%2Fcallback", "%2Fcallback%2Felsewhere")
+    assert url != flow.url
+    response = page.goto(url)
+    assert response is not None
+    assert response.status == 400, response.status  # RFC 6749 §4.1.2.1: tell the user
+    assert page.url == url
+    assert page.locator('input[name="password"]').count() == 0
+    assert callback.with_state(flow.state) == []
+
+
 def test_deny_sends_access_denied_to_the_client(
     page: Page,
     server: OstiaryServer,
