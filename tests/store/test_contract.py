@@ -467,6 +467,61 @@ async def test_revoke_unknown_grant(owners: Store) -> None:
     assert await owners.tokens.is_revoked("any", "g-unknown")
 
 
+async def test_revoke_for_user_client_ends_every_grant_there(owners: Store) -> None:
+    store = owners
+    await store.clients.add(make_client("c2"))
+    await store.users.add(make_user("u2", "bob"))
+    await store.codes.put(make_code("code-1"))  # in flight: never redeemed after
+    await store.codes.put(make_code("code-2", grant_id="g5"))
+    await store.codes.consume("code-2", now=NOW)  # its tokens may be written by a racer
+    await store.tokens.add_refresh(make_refresh("rt-1"))
+    await store.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    await store.tokens.add_refresh(make_refresh("rt-3", grant_id="g2"))
+    await store.tokens.add_refresh(make_refresh("rt-4", grant_id="g3"))
+    await store.tokens.revoke_refresh("rt-4", now=NOW)
+    await store.tokens.add_access(make_access("jti-1"))
+    await store.tokens.add_access(make_access("jti-2", grant_id="g2"))
+    await store.tokens.add_access(make_access("jti-3", grant_id="g2"))
+    await store.tokens.revoke_access("jti-3", expires_at=NOW + 600, now=NOW)
+    # the same user at another client, another user at the same client, the client itself
+    await store.codes.put(make_code("code-c2", grant_id="g8", client_id="c2"))
+    await store.codes.put(make_code("code-u2", grant_id="g9", user_id="u2"))
+    await store.tokens.add_refresh(make_refresh("rt-c2", grant_id="g8", client_id="c2"))
+    await store.tokens.add_refresh(make_refresh("rt-u2", grant_id="g9", user_id="u2"))
+    await store.tokens.add_access(make_access("jti-c2", grant_id="g8", client_id="c2"))
+    await store.tokens.add_access(make_access("jti-u2", grant_id="g9", subject="u2"))
+    await store.tokens.add_access(make_access("jti-cc", grant_id=None, subject="c1"))
+
+    # rt-1 (rotated), rt-2 and rt-3 (live), jti-1 and jti-2 (rt-4, jti-3 were revoked already)
+    assert await store.tokens.revoke_for_user_client("u1", "c1", now=NOW) == 5
+    assert await store.tokens.revoke_for_user_client("u1", "c1", now=NOW) == 0
+
+    for token_hash in ("rt-1", "rt-2", "rt-3"):
+        assert await store.tokens.find_refresh(token_hash, now=NOW) is None
+        rotation = await store.tokens.rotate_refresh(token_hash, make_refresh("x"), now=NOW)
+        assert rotation.status != "rotated"
+    assert (await store.codes.consume("code-1", now=NOW)).code is None
+    for token_id, grant_id in [("jti-1", "g1"), ("jti-2", "g2"), ("jti-new", "g5")]:
+        assert await store.tokens.is_revoked(token_id, grant_id)
+    # written after the revocation by a request that redeemed code-2 first: still dead
+    await store.tokens.add_refresh(make_refresh("rt-5", grant_id="g5"))
+    assert await store.tokens.find_refresh("rt-5", now=NOW) is None
+
+    assert await store.codes.peek("code-c2") is not None
+    assert await store.codes.peek("code-u2") is not None
+    assert await store.tokens.find_refresh("rt-c2", now=NOW) is not None
+    assert await store.tokens.find_refresh("rt-u2", now=NOW) is not None
+    assert not await store.tokens.is_revoked("jti-c2", "g8")
+    assert not await store.tokens.is_revoked("jti-u2", "g9")
+    assert not await store.tokens.is_revoked("jti-cc", None)
+
+
+async def test_revoke_for_user_client_with_nothing_issued(owners: Store) -> None:
+    assert await owners.tokens.revoke_for_user_client("u1", "c1", now=NOW) == 0
+    assert await owners.tokens.revoke_for_user_client("nobody", "no-client", now=NOW) == 0
+    assert not await owners.tokens.is_revoked("jti-1", "g1")
+
+
 async def test_purge_expired(owners: Store) -> None:
     store = owners
     await store.codes.put(make_code("code-old", expires_at=NOW))
@@ -652,6 +707,8 @@ async def test_text_no_database_can_hold_is_never_found(owners: Store, value: st
     assert (await store.tokens.rotate_refresh(value, make_refresh(), now=NOW)).status == "invalid"
     assert await store.tokens.revoke_refresh(value, now=NOW) is None
     assert await store.tokens.find_access(value) is None
+    assert await store.tokens.revoke_for_user_client(value, "c1", now=NOW) == 0
+    assert await store.tokens.revoke_for_user_client("u1", value, now=NOW) == 0
     assert await store.consents.get(value, "c1") is None
     assert await store.consents.list_for_user(value) == []
     assert await store.throttle.count(value, now=NOW, window=60) == 0

@@ -103,6 +103,29 @@ async def test_reuse_and_revocation_racing_leave_the_family_dead(pools: list[Sql
     assert await pools[3].tokens.find_refresh("rt-1", now=NOW) is None
 
 
+async def test_redemption_and_refresh_racing_consent_revocation_stay_dead(
+    pools: list[SqlStore],
+) -> None:
+    """Whichever commits first, nothing of the user's grants at the client is live after a
+    revocation: a code redeemed just before has its grant revoked, one not yet redeemed is gone."""
+    await pools[0].codes.put(make_code())
+    await pools[0].tokens.add_refresh(make_refresh("rt-1", grant_id="g0"))
+    consumption, rotation, _ = await asyncio.gather(
+        pools[1].codes.consume("code-1", now=NOW),
+        pools[2].tokens.rotate_refresh("rt-1", make_refresh("rt-2", grant_id="g0"), now=NOW),
+        pools[3].tokens.revoke_for_user_client("u1", "c1", now=NOW),
+    )
+    # a redemption that won its race goes on to write tokens of the code's grant: dead too
+    await pools[1].tokens.add_refresh(make_refresh("rt-code"))
+    assert await pools[4].tokens.find_refresh("rt-code", now=NOW) is None
+    assert await pools[4].tokens.is_revoked("jti-new", "g1")
+    assert consumption.replayed is False
+    assert rotation.status in {"rotated", "invalid"}
+    for token_hash in ("rt-1", "rt-2"):
+        assert await pools[4].tokens.find_refresh(token_hash, now=NOW) is None
+    assert (await pools[4].codes.consume("code-1", now=NOW)).code is None
+
+
 RACE_CHILD = textwrap.dedent(
     """
     import asyncio, json, sys

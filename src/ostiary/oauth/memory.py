@@ -109,6 +109,15 @@ class MemoryCodeStore:
         ]
         return {self._rows.pop(key)[0].grant_id for key in gone}
 
+    def forget_user_client(self, user_id: str, client_id: str) -> set[str]:
+        """Drop the codes of this user at this client; return their grant ids."""
+        gone = [
+            key
+            for key, (code, _) in self._rows.items()
+            if code.user_id == user_id and code.client_id == client_id
+        ]
+        return {self._rows.pop(key)[0].grant_id for key in gone}
+
 
 class MemoryTokenStore:
     def __init__(
@@ -177,6 +186,30 @@ class MemoryTokenStore:
             if access.grant_id == grant_id and token_id not in self._revoked_access:
                 self._revoked_access[token_id] = access.expires_at
                 count += 1
+        return count
+
+    async def revoke_for_user_client(self, user_id: str, client_id: str, *, now: int) -> int:
+        grants: set[str] = set()
+        if self._codes is not None:
+            grants = self._codes.forget_user_client(user_id, client_id)
+        count = 0
+        for key, (token, state) in list(self._refresh.items()):
+            if token.user_id == user_id and token.client_id == client_id:
+                grants.add(token.grant_id)
+                if state != "revoked":
+                    self._refresh[key] = (token, "revoked")
+                    count += 1
+        for token_id, access in self._access.items():
+            if (
+                access.grant_id is not None
+                and access.subject == user_id
+                and access.client_id == client_id
+            ):
+                grants.add(access.grant_id)
+                if token_id not in self._revoked_access:
+                    self._revoked_access[token_id] = access.expires_at
+                    count += 1
+        self._revoked_grants |= grants
         return count
 
     async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:

@@ -92,6 +92,12 @@ class TokenStore(Protocol):
     async def revoke_grant(self, grant_id: str, *, now: int) -> int:
         """Revoke every refresh and access token of a grant (a family); return how many."""
 
+    async def revoke_for_user_client(self, user_id: str, client_id: str, *, now: int) -> int:
+        """Revoke every grant of this user at this client: each refresh token, each recorded
+        access token, and the grants themselves (for good, as `revoke_grant`); their
+        authorization codes are deleted, so one still in flight is never redeemed. Return how
+        many tokens were revoked."""
+
     async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:
         """True when the access token, or its grant, was revoked."""
 

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -66,6 +76,32 @@ _REVOKE_FAMILY: Final = (
     .values(state="revoked", changed_at=bindparam("p_now"))
     .returning(_refresh.token_hash)
 )
+# What one user holds at one client (grant_id IS NULL: client_credentials, whose subject is
+# a client_id, never a user's).
+_OF_USER_CLIENT: Final = {
+    "code": (authorization_codes.c.user_id == bindparam("p_user"))
+    & (authorization_codes.c.client_id == bindparam("p_client")),
+    "refresh": (_refresh.user_id == bindparam("p_user"))
+    & (_refresh.client_id == bindparam("p_client")),
+    "access": (_access.subject == bindparam("p_user"))
+    & (_access.client_id == bindparam("p_client"))
+    & _access.grant_id.is_not(None),
+}
+_USER_CLIENT_GRANTS: Final = union(
+    select(authorization_codes.c.grant_id).where(_OF_USER_CLIENT["code"]),
+    select(_refresh.grant_id).where(_OF_USER_CLIENT["refresh"]),
+    select(_access.grant_id).where(_OF_USER_CLIENT["access"]),
+)
+_DELETE_USER_CLIENT_CODES: Final = delete(authorization_codes).where(_OF_USER_CLIENT["code"])
+_REVOKE_USER_CLIENT_REFRESH: Final = (
+    update(refresh_tokens)
+    .where(_OF_USER_CLIENT["refresh"], _refresh.state != "revoked")
+    .values(state="revoked", changed_at=bindparam("p_now"))
+    .returning(_refresh.token_hash)
+)
+_USER_CLIENT_ACCESS: Final = select(_access.token_id, _access.expires_at).where(
+    _OF_USER_CLIENT["access"], ~exists().where(_revoked.token_id == _access.token_id)
+)
 _ADD_ACCESS: Final = insert(access_tokens)
 _FIND_ACCESS: Final = select(access_tokens).where(_access.token_id == bindparam("p_token"))
 _GRANT_ACCESS: Final = select(_access.token_id, _access.expires_at).where(
@@ -99,6 +135,12 @@ class SqlTokenStore:
         self._list_grant_access = (
             db.insert(revoked_access_tokens)
             .from_select(["token_id", "expires_at"], _GRANT_ACCESS)
+            .on_conflict_do_nothing(index_elements=[_revoked.token_id])
+            .returning(_revoked.token_id)
+        )
+        self._list_user_client_access = (
+            db.insert(revoked_access_tokens)
+            .from_select(["token_id", "expires_at"], _USER_CLIENT_ACCESS)
             .on_conflict_do_nothing(index_elements=[_revoked.token_id])
             .returning(_revoked.token_id)
         )
@@ -205,6 +247,22 @@ class SqlTokenStore:
             return refreshes + len(conn.execute(self._list_grant_access, params).all())
 
         return await self._db.write(work)
+
+    async def revoke_for_user_client(self, user_id: str, client_id: str, *, now: int) -> int:
+        if not (is_storable(user_id) and is_storable(client_id)):
+            return 0
+        params = {"p_user": user_id, "p_client": client_id, "p_now": now}
+
+        def work(conn: Connection) -> int:
+            # Grants are recorded before their codes go: a code redeemed by a racing request
+            # still yields only tokens that every read sees as revoked.
+            grant_ids = conn.execute(_USER_CLIENT_GRANTS, params).scalars().all()
+            record_revoked_grants(self._db, conn, grant_ids, revoked_at=now)
+            conn.execute(_DELETE_USER_CLIENT_CODES, params)
+            refreshes = len(conn.execute(_REVOKE_USER_CLIENT_REFRESH, params).all())
+            return refreshes + len(conn.execute(self._list_user_client_access, params).all())
+
+        return await self._db.write(work, bulk=True)
 
     async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:
         if not is_storable(token_id) or (grant_id is not None and not is_storable(grant_id)):
