@@ -1,10 +1,13 @@
 """Remembered consent: per user and client, the set of scopes the user has approved.
 
 A user is asked again only when a request wants something outside that set; approving adds
-to it, and revoking forgets it so the next request asks again.
+to it, and revoking forgets it (and ends the client's grants for the user) so the next
+request asks again.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .context import Context
 from .models import AuditEvent, Consent
@@ -46,14 +49,37 @@ async def record_consent(
     return consent
 
 
-async def revoke_consent(user_id: str, client_id: str, *, ctx: Context) -> bool:
-    """Forget the user's approvals for this client; False if there were none.
+@dataclass(frozen=True, kw_only=True)
+class ConsentRevocation:
+    """What `revoke_consent` ended: whether a consent was remembered, and how many tokens of
+    the user at the client were revoked."""
 
-    Tokens already issued stay valid until they expire or are revoked on their own.
+    consent_revoked: bool
+    revoked_tokens: int
+
+
+async def revoke_consent(user_id: str, client_id: str, *, ctx: Context) -> ConsentRevocation:
+    """Forget the user's approvals for this client and revoke every grant the client holds
+    for the user, so its refresh tokens fail and introspection reads its tokens inactive.
+
+    A JWT access token a resource server checks on its own stays valid until it expires (its
+    lifetime is short for that reason). Writes a `consent.revoked` audit event when anything
+    was revoked.
     """
-    revoked = await ctx.store.consents.revoke(user_id, client_id)
-    if revoked:
+    consent_revoked = await ctx.store.consents.revoke(user_id, client_id)
+    now = ctx.now()
+    # Tokens go even without a remembered consent: a one-time approval (remember=False) or
+    # the password grant still issued them on the user's behalf.
+    revoked_tokens = await ctx.store.tokens.revoke_for_user_client(user_id, client_id, now=now)
+    revocation = ConsentRevocation(consent_revoked=consent_revoked, revoked_tokens=revoked_tokens)
+    if consent_revoked or revoked_tokens:
         await ctx.store.audit.record(
-            AuditEvent(event="consent.revoked", at=ctx.now(), client_id=client_id, user_id=user_id)
+            AuditEvent(
+                event="consent.revoked",
+                at=now,
+                client_id=client_id,
+                user_id=user_id,
+                detail={"consent_revoked": consent_revoked, "revoked_tokens": revoked_tokens},
+            )
         )
-    return revoked
+    return revocation
