@@ -8,7 +8,6 @@ and change its database with the `ostiary` command while it runs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -19,15 +18,15 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
+from cli_databases import PostgresDatabases, in_store
 from cli_run import Run, assert_one_line_error
 
 from ostiary.jose import jwt
@@ -36,124 +35,16 @@ from ostiary.oauth.client_secrets import verify_client_secret
 from ostiary.oauth.models import Client, SigningKey, User
 from ostiary.oauth.store import Store
 from ostiary.server.passwords import Argon2PasswordHasher
-from ostiary.store import migrate, open_store
-
-T = TypeVar("T")
 
 SCRIPT = Path(sys.executable).parent / ("ostiary.exe" if os.name == "nt" else "ostiary")
-PG_ADMIN_URL = os.environ.get(
-    "OSTIARY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 START_TIMEOUT = 60.0  # first start migrates the database and makes the signing key
 PASSWORD = "correct horse battery"
 
 
 # -- databases -----------------------------------------------------------------------------
 
-
-def _postgres_unreachable() -> str | None:
-    async def probe() -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=3)
-        await conn.close()
-
-    try:
-        asyncio.run(probe())
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        return f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({type(exc).__name__}: {exc})"
-    return None
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql://", "postgres://", 1)
-
-
-async def _admin(statement: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@dataclass(frozen=True)
-class PostgresDatabases:
-    """Makes throwaway databases beside `test` and drops them at the end of the session."""
-
-    made: list[str]
-
-    def create(self) -> str:
-        name = f"ostiary_cli_{secrets.token_hex(6)}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-        self.made.append(name)
-        return f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresDatabases]:
-    reason = _postgres_unreachable()
-    if reason is not None:
-        pytest.skip(reason)
-    databases = PostgresDatabases([])
-    yield databases
-    for name in reversed(databases.made):
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="session")
-def postgres_session_url(postgres: PostgresDatabases) -> str:
-    """A migrated PostgreSQL database for the in-process tests, emptied before each one."""
-    url = postgres.create()
-    asyncio.run(migrate(url))
-    return url
-
-
-async def _empty_postgres(url: str) -> None:
-    """Delete every row but the schema version's (the table with a `version_num` column)."""
-    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
-    try:
-        rows = await conn.fetch(
-            "SELECT table_name FROM information_schema.tables t "
-            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND NOT EXISTS ("
-            "SELECT 1 FROM information_schema.columns c WHERE c.table_schema = 'public' "
-            "AND c.table_name = t.table_name AND c.column_name = 'version_num')"
-        )
-        if rows:
-            tables = ", ".join(f'"{row["table_name"]}"' for row in rows)
-            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(autouse=True)
-def working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test runs in an empty folder with no OSTIARY_* settings of the caller's."""
-    for name in list(os.environ):
-        if name.startswith("OSTIARY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The database the commands use: SQLite by default (no settings), or PostgreSQL set
-    through OSTIARY_DATABASE_URL as an operator would."""
-    if request.param == "sqlite":
-        return "sqlite:///ostiary.db"
-    url: str = request.getfixturevalue("postgres_session_url")
-    asyncio.run(_empty_postgres(url))
-    monkeypatch.setenv("OSTIARY_DATABASE_URL", url)
-    return url
-
-
-def in_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
-    """Look into the database directly, as the server would see it."""
-
-    async def run() -> T:
-        async with open_store(url, pool_size=1) as store:
-            return await action(store)
-
-    return asyncio.run(run())
+# Every test runs in an empty folder with no OSTIARY_* settings of the caller's.
+pytestmark = pytest.mark.usefixtures("working_folder")
 
 
 def stored_clients(url: str) -> list[Client]:
