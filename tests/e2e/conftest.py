@@ -10,6 +10,7 @@ After each test the server's log must show no traceback and no 500.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -24,11 +25,14 @@ from e2e_server import (
     CallbackServer,
     OstiaryServer,
     Person,
+    SignedClient,
     postgres_database,
     postgres_unreachable,
     start_server,
     stop_server,
 )
+
+from ostiary.jose.jwk import JWK, JWKSet
 
 BACKENDS = ("sqlite", "postgresql")
 FRESH_PEOPLE = 5  # as many as tests that watch the consent page (test_browser.py)
@@ -112,6 +116,30 @@ def _seed(server: OstiaryServer, callback: CallbackServer) -> Seeded:
         )
         pool.submit(server.create_user, regular.username, regular.password).result()
         return Seeded(server, public.result(), confidential.result(), regular)
+
+
+@pytest.fixture(scope="session")
+def _signed_clients() -> dict[str, SignedClient]:
+    return {}
+
+
+@pytest.fixture
+def signed_client(
+    seeded: Seeded, server: OstiaryServer, _signed_clients: dict[str, SignedClient]
+) -> SignedClient:
+    """Registered on first use with `ostiary clients create --auth-method private_key_jwt`."""
+    if server.base_url not in _signed_clients:
+        key = JWK.generate("EC", crv="P-256", alg="ES256", kid=f"k-{secrets.token_hex(4)}")
+        jwks = server.folder / "signed-client.jwks"
+        jwks.write_text(json.dumps(JWKSet([key.public()]).to_dict()), encoding="utf-8")
+        made = server.create_client(
+            name="E2E Signed Job",
+            grant_types="client_credentials",
+            scopes=SCOPES,
+            extra=("--auth-method", "private_key_jwt", "--jwks", str(jwks)),
+        )
+        _signed_clients[server.base_url] = SignedClient(made["client_id"], key)
+    return _signed_clients[server.base_url]
 
 
 @contextmanager

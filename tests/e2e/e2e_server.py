@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from ostiary.jose import jwt
-from ostiary.jose.jwk import JWKSet
+from ostiary.jose.jwk import JWK, JWKSet
 
 SCRIPT = Path(sys.executable).parent / ("ostiary.exe" if os.name == "nt" else "ostiary")
 HOST = "127.0.0.1"
@@ -48,6 +48,14 @@ class Person:
 
     username: str
     password: str
+
+
+@dataclass(frozen=True)
+class SignedClient:
+    """A client that authenticates with private_key_jwt (RFC 7523) using `key`."""
+
+    client_id: str
+    key: JWK  # private, ES256, with a kid; its public half is registered
 
 
 class ServerFailed(RuntimeError):
@@ -171,10 +179,11 @@ class OstiaryServer:
         scopes: str,
         redirect_uris: str | None = None,
         public: bool = False,
+        extra: Sequence[str] = (),
     ) -> dict[str, Any]:
         """`ostiary clients create ... --json`: `client_id`, and `client_secret` if confidential."""
         args = ["clients", "create", "--name", name, "--grant-types", grant_types]
-        args += ["--scopes", scopes]
+        args += ["--scopes", scopes, *extra]
         if redirect_uris is not None:
             args += ["--redirect-uris", redirect_uris]
         if public:

@@ -6,6 +6,7 @@ The person at the login and consent pages is played by httpx submitting the page
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,9 +15,11 @@ import httpx
 import pytest
 from authlib.common.security import generate_token  # type: ignore[import-untyped]
 from authlib.deprecate import AuthlibDeprecationWarning  # type: ignore[import-untyped]
+from authlib.oauth2.rfc7523 import PrivateKeyJWT  # type: ignore[import-untyped]
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata  # type: ignore[import-untyped]
-from e2e_server import SCOPES, CallbackServer, OstiaryServer, Person
+from e2e_server import SCOPES, CallbackServer, OstiaryServer, Person, SignedClient
 from e2e_user_agent import authorize
+from joserfc.jwk import ECKey
 
 with warnings.catch_warnings():
     # Authlib 1.9 prefers the `httpx2` fork and warns once when it falls back to httpx,
@@ -175,3 +178,51 @@ def test_client_credentials_with_wrong_secret_is_refused(
         with pytest.raises(OAuthError) as refused:
             oauth.fetch_token(server.endpoint("token"), grant_type="client_credentials")
         assert refused.value.error == "invalid_client"  # RFC 6749 §5.2
+
+
+def signed_authlib_client(server: OstiaryServer, signed: SignedClient, auth: Any) -> Any:
+    private = ECKey.import_key(signed.key.to_dict(private=True))
+    oauth = OAuth2Client(
+        client_id=signed.client_id,
+        client_secret=private,  # Authlib's slot for the private key
+        token_endpoint_auth_method="private_key_jwt",
+        scope="read",
+        timeout=TIMEOUT,
+    )
+    oauth.register_client_auth_method(auth)
+    return oauth
+
+
+def test_client_credentials_with_private_key_jwt(
+    server: OstiaryServer, signed_client: SignedClient
+) -> None:
+    token_endpoint = server.endpoint("token")
+    # Authlib's assertion: aud is the token endpoint URL (RFC 7523 §3). Its `claims` are
+    # fixed here, jti included, so the second request replays the first assertion.
+    claims = {"exp": int(time.time()) + 60, "jti": generate_token(24)}
+    auth = PrivateKeyJWT(
+        token_endpoint, alg="ES256", headers={"kid": signed_client.key.kid}, claims=claims
+    )
+    with signed_authlib_client(server, signed_client, auth) as oauth:
+        token = oauth.fetch_token(token_endpoint, grant_type="client_credentials")
+        access = server.access_token_claims(token["access_token"])
+        assert access["client_id"] == signed_client.client_id
+        with pytest.raises(OAuthError) as replayed:  # RFC 7523 §3 item 7: a jti is used once
+            oauth.fetch_token(token_endpoint, grant_type="client_credentials")
+        assert replayed.value.error == "invalid_client"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OAuthError,
+    reason="Authlib's default assertion lives 3600 s; the server refuses exp beyond "
+    "ServerConfig.client_assertion_max_age (300 s)",
+)
+def test_private_key_jwt_with_authlib_defaults(
+    server: OstiaryServer, signed_client: SignedClient
+) -> None:
+    token_endpoint = server.endpoint("token")
+    auth = PrivateKeyJWT(token_endpoint, alg="ES256")  # iat now, exp an hour ahead
+    with signed_authlib_client(server, signed_client, auth) as oauth:
+        token = oauth.fetch_token(token_endpoint, grant_type="client_credentials")
+        assert server.access_token_claims(token["access_token"])["client_id"]

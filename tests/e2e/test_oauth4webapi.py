@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_server import SCOPES, CallbackServer, OstiaryServer, Person
+from e2e_server import SCOPES, CallbackServer, OstiaryServer, Person, SignedClient
 from e2e_user_agent import authorize
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -66,6 +66,7 @@ class Node:
             "issuer": server.issuer,
             "client_id": client["client_id"],
             "client_secret": client.get("client_secret"),
+            "private_jwk": client.get("private_jwk"),
             "audience": server.issuer,  # no resource asked: the default audience
         }
 
@@ -174,3 +175,17 @@ def test_client_credentials_introspection_and_revocation(
     # RFC 7009 §2.2 then RFC 7662: a revoked JWT access token introspects as inactive.
     oauth.ok("revoke", token=token)
     assert oauth.ok("introspect", token=token)["introspection"] == {"active": False}
+
+
+def test_client_credentials_with_private_key_jwt(
+    node: str, server: OstiaryServer, signed_client: SignedClient
+) -> None:
+    # oauth4webapi's assertion: aud is the issuer, exp a minute ahead, a fresh jti each time.
+    client = {
+        "client_id": signed_client.client_id,
+        "private_jwk": signed_client.key.to_dict(private=True),
+    }
+    oauth = Node(node, server, client)
+    for _ in range(2):
+        issued = oauth.ok("client_credentials", scope="read")
+        assert issued["claims"]["client_id"] == signed_client.client_id

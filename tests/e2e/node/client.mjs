@@ -19,8 +19,15 @@ async function discover(issuer) {
   return oauth.processDiscoveryResponse(url, response);
 }
 
-function clientOf(r) {
+// client_secret_basic with a secret, private_key_jwt (RFC 7523) with a private JWK, else none.
+async function clientOf(r) {
   const client = { client_id: r.client_id };
+  if (r.private_jwk) {
+    const { kid, ...jwk } = r.private_jwk;
+    const algorithm = { name: "ECDSA", namedCurve: jwk.crv };
+    const key = await crypto.subtle.importKey("jwk", jwk, algorithm, false, ["sign"]);
+    return { client, auth: oauth.PrivateKeyJwt({ key, kid }) };
+  }
   const auth = r.client_secret ? oauth.ClientSecretBasic(r.client_secret) : oauth.None();
   return { client, auth };
 }
@@ -60,7 +67,7 @@ const steps = {
 
   async redeem(r) {
     const as = await discover(r.issuer);
-    const { client, auth } = clientOf(r);
+    const { client, auth } = await clientOf(r);
     // Checks state and, since the metadata says it is supported, iss (RFC 9207).
     const params = oauth.validateAuthResponse(as, client, new URL(r.callback_url), r.state);
     const response = await oauth.authorizationCodeGrantRequest(
@@ -72,7 +79,7 @@ const steps = {
 
   async refresh(r) {
     const as = await discover(r.issuer);
-    const { client, auth } = clientOf(r);
+    const { client, auth } = await clientOf(r);
     const response = await oauth.refreshTokenGrantRequest(
       as, client, auth, r.refresh_token, insecure,
     );
@@ -82,7 +89,7 @@ const steps = {
 
   async client_credentials(r) {
     const as = await discover(r.issuer);
-    const { client, auth } = clientOf(r);
+    const { client, auth } = await clientOf(r);
     const response = await oauth.clientCredentialsGrantRequest(
       as, client, auth, { scope: r.scope }, insecure,
     );
@@ -92,14 +99,14 @@ const steps = {
 
   async introspect(r) {
     const as = await discover(r.issuer);
-    const { client, auth } = clientOf(r);
+    const { client, auth } = await clientOf(r);
     const response = await oauth.introspectionRequest(as, client, auth, r.token, insecure);
     return { introspection: await oauth.processIntrospectionResponse(as, client, response) };
   },
 
   async revoke(r) {
     const as = await discover(r.issuer);
-    const { client, auth } = clientOf(r);
+    const { client, auth } = await clientOf(r);
     const response = await oauth.revocationRequest(as, client, auth, r.token, insecure);
     await oauth.processRevocationResponse(response);
     return {};
