@@ -212,12 +212,6 @@ def test_client_credentials_with_private_key_jwt(
         assert replayed.value.error == "invalid_client"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OAuthError,
-    reason="Authlib's default assertion lives 3600 s; the server refuses exp beyond "
-    "ServerConfig.client_assertion_max_age (300 s)",
-)
 def test_private_key_jwt_with_authlib_defaults(
     server: OstiaryServer, signed_client: SignedClient
 ) -> None:

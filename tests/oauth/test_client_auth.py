@@ -353,6 +353,17 @@ async def test_jti_is_single_use_even_in_a_fresh_assertion(
     expect(await refused(ctx, store, assertion_form(again)), "invalid_client", 401)
 
 
+async def test_distant_exp_is_bounded_by_iat(
+    ctx: Context, store: MemoryStore, client_factory: ClientFactory, client_key: JWK, clock: Any
+) -> None:
+    """Authlib's default assertion lives an hour; it counts as usable for max_age after iat."""
+    client = await jwt_client(client_factory, client_key)
+    token = assertion(client_key, client.client_id, now=clock.now, exp=clock.now + 3600)
+    assert (await handle_token_request(token_request(assertion_form(token)), ctx)).status == 200
+    clock.advance(299)
+    expect(await refused(ctx, store, assertion_form(token)), "invalid_client", 401)
+
+
 def _unsigned(claims: dict[str, Any]) -> str:
     def part(obj: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
@@ -378,7 +389,10 @@ def _bad_assertions(key: JWK, other: JWK, client_id: str, now: int) -> dict[str,
         "no-aud": assertion(key, client_id, now=now, drop=("aud",)),
         "no-exp": assertion(key, client_id, now=now, drop=("exp",)),
         "expired": assertion(key, client_id, now=now, exp=now - 11),
-        "exp-too-far": assertion(key, client_id, now=now, exp=now + 301),
+        "exp-too-far-without-iat": assertion(key, client_id, now=now, exp=now + 301, drop=("iat",)),
+        "distant-exp-but-iat-too-old": assertion(
+            key, client_id, now=now, exp=now + 3600, iat=now - 311
+        ),
         "no-jti": assertion(key, client_id, now=now, drop=("jti",)),
         "empty-jti": assertion(key, client_id, now=now, jti=""),
         "huge-jti": assertion(key, client_id, now=now, jti="j" * 257),

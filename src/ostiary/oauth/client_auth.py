@@ -175,18 +175,25 @@ async def _authenticate_assertion(
         )
     except JoseError as exc:
         raise InvalidClient("the client assertion is not valid", detail=str(exc)) from exc
-    exp = claims["exp"]
-    # RFC 7523 §3 item 4 lets the server bound how far ahead exp may be: a long-lived
-    # assertion is a long-lived credential, and our replay cache must hold its jti that long.
-    if exp > now + config.client_assertion_max_age:
-        raise InvalidClient("the client assertion expires too far in the future")
+    # RFC 7523 §3 item 4 lets the server bound an assertion's life: a long-lived assertion
+    # is a long-lived credential, and the replay cache must hold its jti that long. Clients
+    # such as Authlib set exp an hour ahead, so the bound runs from iat: an assertion is
+    # usable until exp or iat + client_assertion_max_age, whichever comes first.
+    usable_until = claims["exp"]
+    if usable_until > now + config.client_assertion_max_age:
+        iat = claims.get("iat")
+        if iat is None:
+            raise InvalidClient("a client assertion with a distant exp needs an iat")
+        usable_until = min(usable_until, iat + config.client_assertion_max_age)
+        if now - ASSERTION_LEEWAY >= usable_until:
+            raise InvalidClient("the client assertion is too old")
     jti = claims["jti"]
     if not 0 < len(jti) <= MAX_JTI_LENGTH or _has_control_characters(jti):
         raise InvalidClient("the client assertion has an unusable jti")
     # RFC 7523 §3 item 7: a jti is used once. Keyed by a hash so any client_id and jti fit.
     key = "client_assertion:" + hash_token(f"{client_id}\n{jti}")
     if not await ctx.store.replay.first_use(
-        key, expires_at=int(exp) + ASSERTION_LEEWAY + 1, now=now
+        key, expires_at=int(usable_until) + ASSERTION_LEEWAY + 1, now=now
     ):
         raise InvalidClient("the client assertion was already used")
     return client
