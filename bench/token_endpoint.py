@@ -165,7 +165,7 @@ def run_wrk(url: str, script: Path, args: Sequence[str], seconds: float) -> WrkR
         "wrk",
         "-t1",
         f"-c{CONNECTIONS}",
-        f"-d{seconds:g}s",
+        f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
         "--timeout",
         "5s",
         "--latency",
@@ -614,7 +614,22 @@ def start_ostiary(target: Target, stack: ExitStack, folder: Path) -> Server:
         OSTIARY_SIGNING_ALG=target.token_format.split()[0],
         OSTIARY_ISSUER=f"http://{HOST}:{port}",
     )
-    # `clients create` migrates the new database itself, as every command does
+    log_path = home / "serve.log"
+    log = stack.enter_context(log_path.open("wb"))
+    listen = ["--host", HOST, "--port", str(port)]
+    process = subprocess.Popen(
+        # no access log: the node servers write no line per request either
+        [*pin(SERVER_CPU), str(OSTIARY), "serve", *listen, "--no-access-log"],
+        cwd=home,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.callback(stop, process)
+    # The client and the refresh pool's user are made while the server starts: every command
+    # migrates under the same lock as `serve`, and a running server sees new rows at once.
     registered = json.loads(
         _ostiary_command(
             [
@@ -634,21 +649,6 @@ def start_ostiary(target: Target, stack: ExitStack, folder: Path) -> Server:
             env,
         )
     )
-    log_path = home / "serve.log"
-    log = stack.enter_context(log_path.open("wb"))
-    listen = ["--host", HOST, "--port", str(port)]
-    process = subprocess.Popen(
-        # no access log: the node servers write no line per request either
-        [*pin(SERVER_CPU), str(OSTIARY), "serve", *listen, "--no-access-log"],
-        cwd=home,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    stack.callback(stop, process)
-    # the refresh pool's user, made while the server starts (a running server sees it at once)
     _ostiary_command(
         ["users", "create", "--username", "bench", "--password-stdin"],
         home,
@@ -1045,9 +1045,9 @@ def select(patterns: str, names: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per case, 1 s warm-up")
+    parser.add_argument("--quick", action="store_true", help="3 s per case instead of 15")
     parser.add_argument("--seconds", type=float, help="measured window per case (default 15)")
-    parser.add_argument("--warmup", type=float, help="warm-up per case (default 2)")
+    parser.add_argument("--warmup", type=float, help="warm-up per case (default 1)")
     parser.add_argument(
         "--targets", default=",".join(DEFAULT_TARGETS), help="server keys, globs; see --list"
     )
@@ -1068,7 +1068,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{t.key:24} {t.product}, {t.storage}, {t.token_format}")
         return 0
     seconds = args.seconds or (3.0 if args.quick else 15.0)
-    warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    warmup = args.warmup if args.warmup is not None else 1.0
     grants = select(args.grants, GRANTS)
     keys = select(args.profile or args.targets, [t.key for t in TARGETS])
     if shutil.which("wrk") is None:
@@ -1125,6 +1125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"  errors {w.errors + w.socket_errors}",
                         file=sys.stderr,
                     )
+            took = time.monotonic() - begun
+            print(f"{target.key}: done in {took:.1f} s, stopping included", file=sys.stderr)
     if args.profile:
         return 0
     load_end = os.getloadavg()[0]
