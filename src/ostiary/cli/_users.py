@@ -10,13 +10,17 @@ import time
 import unicodedata
 from typing import Any, Final
 
-from ostiary.oauth.models import User
+from ostiary.jose.jwk import JWK, JWKSet
+from ostiary.oauth.consent import ConsentRevocation, revoke_consent
+from ostiary.oauth.context import Context
+from ostiary.oauth.models import Consent, User
 from ostiary.oauth.store import Store
 from ostiary.server.passwords import MAX_PASSWORD_LENGTH, Argon2PasswordHasher
 from ostiary.server.routes_login import MAX_USERNAME_LENGTH
 
 from ._console import fail, printable, read_input, render_json
-from ._server_settings import run_with_store
+from ._durations import utc_datetime
+from ._server_settings import load_settings, run_with_store
 
 MIN_PASSWORD_LENGTH: Final = 8  # NIST SP 800-63B §3.1.1.2: at least 8 characters
 
@@ -116,3 +120,83 @@ def delete(args: argparse.Namespace) -> int:
         fail(f"no user named {username!r}")
     print(f"deleted user {printable(username)}")
     return 0
+
+
+async def _user_named(store: Store, username: str) -> User:
+    user = await store.users.by_username(unicodedata.normalize("NFC", username))
+    if user is None:
+        fail(f"no user named {username!r}")
+    return user
+
+
+def list_consents(args: argparse.Namespace) -> int:
+    async def load(store: Store) -> list[tuple[Consent, str | None]]:
+        user = await _user_named(store, args.username)
+        found = []
+        for consent in await store.consents.list_for_user(user.user_id):
+            client = await store.clients.get(consent.client_id)
+            found.append((consent, None if client is None else client.name))
+        return found
+
+    consents = run_with_store(args, load)
+    if args.json:
+        print(render_json([_describe_consent(c, name) for c, name in consents]))
+        return 0
+    if not consents:
+        print(f"{printable(args.username)} has approved no client")
+        return 0
+    width = max(len(consent.client_id) for consent, _ in consents)
+    for consent, name in consents:
+        scope = " ".join(sorted(consent.scope)) or "(no scope)"
+        shown = f"{consent.client_id:<{width}}  {_date(consent.granted_at)}  {scope}"
+        print(printable(shown if name is None else f"{shown}  ({name})"))
+    return 0
+
+
+def _describe_consent(consent: Consent, client_name: str | None) -> dict[str, Any]:
+    return {
+        "client_id": consent.client_id,
+        "client_name": client_name,
+        "scope": " ".join(sorted(consent.scope)),
+        "granted_at": consent.granted_at,
+    }
+
+
+def _date(moment: int) -> str:
+    shown = utc_datetime(moment)
+    return shown.strftime("%Y-%m-%d %H:%M UTC") if shown is not None else str(moment)
+
+
+def revoke_client_consent(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    client_id: str = args.client_id
+
+    async def withdraw(store: Store) -> ConsentRevocation:
+        user = await _user_named(store, args.username)
+        ctx = Context(
+            config=settings.server_config(),
+            store=store,
+            keys=_NoSigningKeys(),
+            passwords=Argon2PasswordHasher(),
+        )
+        return await revoke_consent(user.user_id, client_id, ctx=ctx)
+
+    revocation = run_with_store(args, withdraw, settings=settings)
+    who = f"{printable(args.username)} at client {printable(client_id)}"
+    if not revocation.consent_revoked and not revocation.revoked_tokens:
+        fail(f"nothing to revoke: no consent and no tokens of {who}")
+    tokens = revocation.revoked_tokens
+    what = "revoked the consent" if revocation.consent_revoked else "no remembered consent"
+    print(f"{what} of {who}; {tokens} token{'' if tokens == 1 else 's'} revoked")
+    return 0
+
+
+class _NoSigningKeys:
+    """The key ring of a command that signs nothing: withdrawing a client's access must not
+    need the key-encryption secret, which an operator acting in a hurry may not hold."""
+
+    async def signing_key(self) -> JWK:
+        fail("this command does not sign")
+
+    async def published(self) -> JWKSet:
+        fail("this command does not sign")

@@ -1,4 +1,5 @@
-"""`ostiary users create | list | delete`: the people who sign in to the server."""
+"""`ostiary users create | list | delete | consents | revoke-consent`: the people who sign in
+to the server, and what they let clients do."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add `users` and its subcommands."""
     group = commands.add_parser(
         "users",
-        help="create, list and remove users",
+        help="create, list and remove users; show and revoke their consents",
         description="Create, list and remove the users who sign in on the server's login "
-        "page. Changes apply to a running server at once.",
+        "page, and show or revoke what they approved on its consent page. Changes apply to "
+        "a running server at once.",
     )
     group.set_defaults(handler=lambda _args: _show_help(group))
     sub = group.add_subparsers(title="commands", metavar="COMMAND")
     _add_create(sub)
     _add_list(sub)
     _add_delete(sub)
+    _add_consents(sub)
+    _add_revoke_consent(sub)
 
 
 def _show_help(parser: argparse.ArgumentParser) -> int:
@@ -71,6 +75,36 @@ def _add_delete(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument("username", metavar="USERNAME")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_users", "delete"))
+
+
+def _add_consents(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "consents",
+        help="list the clients a user approved",
+        description="List the clients a user approved on the consent page, with the scopes "
+        "approved and when they were last approved. The user is not asked again for those "
+        "scopes at those clients.",
+    )
+    parser.add_argument("--username", required=True, help="whose consents to show")
+    parser.add_argument("--json", action="store_true", help="print a JSON array")
+    add_config_option(parser)
+    parser.set_defaults(handler=deferred("_users", "list_consents"))
+
+
+def _add_revoke_consent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "revoke-consent",
+        help="withdraw what a user let a client do",
+        description="Forget what the user approved for the client, so the next sign-in "
+        "there shows the consent page again, and revoke every token the client holds for "
+        "the user: its refresh tokens stop working, introspection reports its access tokens "
+        "inactive, and a code not yet redeemed is void. A JWT access token an API checks on "
+        "its own stays valid until it expires.",
+    )
+    parser.add_argument("--username", required=True, help="the user who approved")
+    parser.add_argument("--client-id", required=True, help="the client to withdraw from")
+    add_config_option(parser)
+    parser.set_defaults(handler=deferred("_users", "revoke_client_consent"))
 
 
 class _NoPasswordArgument(argparse.Action):
