@@ -1,9 +1,11 @@
 """Token endpoint throughput of Ostiary side by side with oidc-provider and
 @node-oauth/oauth2-server, all in one run, the same way for every server.
 
-    .venv/bin/python bench/token_endpoint.py              # full run, 15 s per case, ~5 minutes
+    .venv/bin/python bench/token_endpoint.py              # full run, 15 s per case, < 5 minutes
     .venv/bin/python bench/token_endpoint.py --quick      # 3 s per case
+    .venv/bin/python bench/token_endpoint.py --list       # the server keys
     .venv/bin/python bench/token_endpoint.py --targets 'oidc-provider-*,node-oauth-*'
+    .venv/bin/python bench/token_endpoint.py --targets 'floor-*'   # Python's floor, on request
     .venv/bin/python bench/token_endpoint.py --grants client_credentials --markdown
     .venv/bin/python bench/token_endpoint.py --profile ostiary-sqlite-es256   # py-spy, top costs
 
@@ -44,7 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +277,6 @@ class Server:
     mint_refresh: Minter
     log_path: Path
     audience: str = RESOURCE
-    cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def authorization(self) -> str:
