@@ -62,13 +62,10 @@ if _orjson is not None:
         if type(value) is not dict:
             raise MalformedToken(f"{what} must be a JSON object")
         # orjson keeps the last of duplicate names and turns integers beyond 64 bits into
-        # floats. Re-encoding a float-free parse never lengthens it (whitespace, escapes and
-        # number spellings only shrink), so a re-encoding of the same length means no member
-        # was dropped. Inputs with floats, rare in claims, go to the strict parser.
-        if len(_orjson_dumps(value)) != len(data):
-            return loads_object(data, what)
-        kinds = set(map(type, value.values()))
-        if float in kinds or ((dict in kinds or list in kinds) and _has_float(value)):
+        # floats. When re-encoding the parse gives back the input byte for byte, nothing was
+        # dropped or changed; anything else (whitespace, escapes, floats, duplicates, big
+        # integers) goes to the strict parser, which decides.
+        if _orjson_dumps(value) != data:
             return loads_object(data, what)
         return value
 
@@ -89,14 +86,6 @@ else:  # pragma: no cover - exercised by the architecture test in a subprocess
     def dumps(value: object) -> bytes:
         """Serialize compactly as UTF-8 JSON."""
         return _dumps_std(value)
-
-
-def _has_float(value: Any) -> bool:
-    for item in value.values() if type(value) is dict else value:
-        kind = type(item)
-        if kind is float or ((kind is dict or kind is list) and _has_float(item)):
-            return True
-    return False
 
 
 def _dumps_std(value: object) -> bytes:
