@@ -21,8 +21,10 @@ from ._errors import (
     MissingClaim,
 )
 from ._json import dumps, loads_claims
+from ._jwa import SIGNATURE_ALGORITHMS
 from ._jwk import JWK, JWKSet, KeyInput, coerce_keys
 from ._jws import (
+    _HEADER_CACHE,
     _algorithm,
     _signing_algorithm,
     _signing_key,
@@ -137,7 +139,10 @@ def decode(
         check_algorithms(algorithms)
     if leeway < 0:
         raise ValueError("leeway must not be negative")
-    pieces = split_token(token, max_size)
+    if type(token) is str and len(token) <= max_size and token.isascii():
+        pieces = token.split(".")  # the common case, without a call
+    else:
+        pieces = split_token(token, max_size)
     if len(pieces) == 5:
         pieces = _decrypt_nested(token, max_size, decrypt_key, decrypt_algorithms, encryptions)
     elif len(pieces) != 3:
@@ -147,8 +152,11 @@ def decode(
     elif decrypt_key is not None:
         raise InvalidHeader("an encrypted JWT was expected, but this one is only signed")
     protected, encoded, sig_text = pieces
-    header = parse_protected(protected)
-    impl = _algorithm(header["alg"], algorithms)
+    header = _HEADER_CACHE.get(protected) or parse_protected(protected)
+    alg = header["alg"]
+    impl = SIGNATURE_ALGORITHMS.get(alg) if alg in algorithms else None
+    if impl is None:
+        impl = _algorithm(alg, algorithms)  # raises the precise error
     if "b64" in header:
         raise InvalidHeader("a JWT must not use the 'b64' header (RFC 7797 §7)")
     signature = b64decode(sig_text, "signature")
