@@ -60,12 +60,12 @@ class HMACAlgorithm(SignatureAlgorithm):
                 "JWK.from_secret(..., legacy_short_secret=True)"
             )
         # A keyed context is copied per message: keying costs more than the MAC itself.
-        macs = key._macs
-        if macs is None:
-            macs = key._macs = {}
-        ctx = macs.get(self.name)
-        if ctx is None:
-            ctx = macs[self.name] = hmac.HMAC(secret, self.hash)
+        cached = key._mac
+        if cached is not None and cached[0] == self.name:
+            ctx = cached[1]
+        else:
+            ctx = hmac.HMAC(secret, self.hash)
+            key._mac = (self.name, ctx)
         mac: hmac.HMAC = ctx.copy()
         return mac
 

@@ -167,12 +167,12 @@ class JWK:
 
     __slots__ = (
         "_d",
-        "_macs",
+        "_mac",
         "_private",
         "_public",
         "_secret",
         "_thumbprint",
-        "_verifies",
+        "_verified_alg",
         "alg",
         "crv",
         "key_ops",
@@ -194,8 +194,8 @@ class JWK:
     _secret: bytes | None
     _d: dict[str, Any]
     _thumbprint: str | None
-    _macs: dict[str, Any] | None
-    _verifies: set[str]
+    _mac: tuple[str, Any] | None
+    _verified_alg: str | None
 
     def __init__(
         self,
@@ -225,8 +225,8 @@ class JWK:
         self._secret = secret
         self._d = dict(extra) if extra else {}
         self._thumbprint = None
-        self._macs = None  # keyed HMAC contexts by alg, filled by the HMAC algorithms
-        self._verifies = set()  # algs this key passed the verification checks for
+        self._mac = None  # (alg, keyed HMAC context), kept by the HMAC algorithms
+        self._verified_alg = None  # the alg this key last passed the verification checks for
 
     # -- construction -------------------------------------------------------------------
 

@@ -95,13 +95,13 @@ def verify_signature(
     if type(keys) is JWK:
         # A lone key is the common case: skip building a candidate list, and remember that
         # the key passed its checks for this alg (keys never change after creation).
-        if alg not in keys._verifies:
+        if alg != keys._verified_alg:
             if not impl.accepts(keys) or (keys.alg is not None and keys.alg != alg):
                 crv = f" {keys.crv}" if keys.crv else ""
                 raise InvalidKey(f"the key ({keys.kty}{crv}, alg {keys.alg}) cannot verify {alg}")
             if not keys.allows("verify"):
                 raise InvalidKey("the key's 'use' or 'key_ops' does not allow verification")
-            keys._verifies.add(alg)
+            keys._verified_alg = alg
         if impl.verify(keys, signing_input, signature):
             return keys
         raise BadSignature()
