@@ -151,6 +151,31 @@ async def test_jwt_of_a_revoked_grant_is_inactive(
     assert await introspect(ctx, store, client, secret, {"token": body["access_token"]}) == INACTIVE
 
 
+async def test_jwt_of_a_deleted_client_is_inactive(
+    ctx: Context,
+    store: MemoryStore,
+    client_factory: ClientFactory,
+    user_factory: UserFactory,
+) -> None:
+    # Deleting a client removes everything issued to it, including the record that tied its
+    # JWTs to their grant; introspection must not then read them as live again.
+    client, secret = await confidential_client(client_factory)
+    resource_server, rs_secret = await confidential_client(client_factory)
+    user = await user_factory()
+    body, _ = await tokens(ctx, client, secret, user.user_id)
+    cc = await handle_token_request(
+        token_request(
+            {"grant_type": "client_credentials"}, authorization=basic(client.client_id, secret)
+        ),
+        ctx,
+    )
+    assert cc.status == 200
+    assert await store.clients.delete(client.client_id)
+    for token in (body["access_token"], cc.body["access_token"]):
+        info = await introspect(ctx, store, resource_server, rs_secret, {"token": token})
+        assert info == INACTIVE
+
+
 async def test_expired_jwt_is_inactive(
     ctx: Context,
     store: MemoryStore,

@@ -62,6 +62,10 @@ async def _introspect_jwt(token: str, ctx: Context) -> dict[str, Any]:
     grant_id = record.grant_id if record is not None else None
     if await ctx.store.tokens.is_revoked(jti, grant_id):
         return dict(INACTIVE)
+    # A deleted client takes its tokens with it, and with them the record that tied a JWT to
+    # its grant (and client_credentials JWTs are never recorded): ask for the client itself.
+    if await ctx.store.clients.get(claims["client_id"]) is None:
+        return dict(INACTIVE)
     body: dict[str, Any] = {"active": True, "token_type": "Bearer"}
     for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time"):
         if name in claims:
