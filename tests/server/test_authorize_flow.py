@@ -3,6 +3,7 @@ real SqlStore (SQLite, and PostgreSQL when reachable), and what an attacker woul
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from urllib.parse import urlencode
@@ -538,3 +539,17 @@ async def test_login_page_and_password_grant_share_one_budget_of_guesses(
     )
     assert response.status_code == 429
     assert response.json()["error"] == "slow_down"
+
+
+async def test_parallel_guesses_cannot_outrun_the_login_throttle(served: Served) -> None:
+    # Check-then-count: a burst of guesses sent at once would all read a count below the
+    # limit while their passwords are being checked, so every one of them would be tried.
+    client, _ = await served.add_client()
+    user = await served.add_user()
+    url = authorize_url(client, Pkce.new())
+    page = await served.http.get(url)
+    data = {**form_of(page).inputs, "username": user.username}
+    posts = [served.http.post("/login", data={**data, "password": f"guess-{n}"}) for n in range(20)]
+    statuses = sorted(r.status_code for r in await asyncio.gather(*posts))
+    assert statuses.count(400) <= 5, statuses  # at most login_max_failures passwords checked
+    assert set(statuses) <= {400, 429}, statuses

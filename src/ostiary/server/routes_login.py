@@ -131,7 +131,9 @@ async def _authenticate(
     now = rt.now()
     address = client_address(request)
     store = rt.ctx.store
-    if await rt.throttle.is_blocked(username, address, now=now):
+    if await rt.throttle.is_blocked(username, address, now=now) or not (
+        await rt.throttle.take_attempt(username, now=now)
+    ):
         await store.audit.record(
             AuditEvent(event="login.throttled", at=now, address=address, detail={})
         )
@@ -144,7 +146,7 @@ async def _authenticate(
     else:
         ok = await run_in_threadpool(rt.passwords.verify, user.password_hash, password)
     if not ok or user is None:
-        await rt.throttle.record_failure(username, address, now=now)
+        await rt.throttle.record_address_failure(address, now=now)
         await store.audit.record(
             AuditEvent(
                 event="login.failed",

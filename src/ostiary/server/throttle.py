@@ -27,6 +27,17 @@ class LoginThrottle:
                 return True
         return False
 
+    async def take_attempt(self, username: str, *, now: int) -> bool:
+        """Count this attempt against the user before the password is checked; False when it
+        is over the budget. Counted first, parallel guesses each use up one of the
+        `max_failures` (checked, then counted after the slow hash, a burst would all pass)."""
+        count = await self.store.hit(self._keys(username, "")[0], now=now, window=self.window)
+        return count <= self.max_failures
+
+    async def record_address_failure(self, address: str, *, now: int) -> None:
+        """A failed attempt whose user was already counted by `take_attempt`."""
+        await self.store.hit(self._keys("", address)[1], now=now, window=self.window)
+
     async def record_failure(self, username: str, address: str, *, now: int) -> None:
         for key in self._keys(username, address):
             await self.store.hit(key, now=now, window=self.window)
