@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -278,3 +281,32 @@ async def test_stylesheet_is_served_and_cacheable(served: Served) -> None:
     assert response.headers["content-type"].startswith("text/css")
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("page", [False, True])
+async def test_server_error_keeps_the_security_headers_and_hides_the_traceback(
+    served: Served, tmp_path: Path, page: bool
+) -> None:
+    # Starlette answers an unhandled exception from its outermost middleware, outside
+    # `SecurityHeaders`: without care a 500 page could be framed or sniffed.
+    client, secret = await served.add_client()
+    with contextlib.closing(sqlite3.connect(tmp_path / "ostiary.db")) as db:
+        db.execute("DROP TABLE clients")  # the database fails under the running app
+        db.commit()
+    transport = httpx.ASGITransport(app=served.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+        if page:
+            response = await http.get(authorize_url(client, Pkce.new()))
+        else:
+            response = await http.post(
+                "/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client.client_id, secret or ""),
+            )
+    assert response.status_code == 500
+    assert "Traceback" not in response.text and "clients" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"

@@ -22,6 +22,7 @@ from ostiary.oauth.errors import InvalidRequest, OAuthError, SlowDown
 from ostiary.oauth.token_request import TokenResponse, error_response
 
 from .pages import Pages
+from .security_headers import set_defaults
 
 log = logging.getLogger("ostiary.server")
 
@@ -116,8 +117,11 @@ def server_error(pages: Pages, request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     error = _ServerError("the server could not complete the request")
     if is_page_path(request.url.path):
-        return error_page(pages, error, status=500)
-    return json_error(error, status=500)
+        response = error_page(pages, error, status=500)
+    else:
+        response = json_error(error, status=500)
+    set_defaults(response.headers)
+    return response
 
 
 class _ServerError(OAuthError):

@@ -62,6 +62,20 @@ def _csp_source(url: str) -> str | None:
 DEFAULT_CSP: Final = content_security_policy()
 
 
+def set_defaults(headers: MutableHeaders, *, is_static: bool = False) -> None:
+    """The headers above, where the response has not set its own.
+
+    Also called by the last-resort 500 handler: Starlette answers an unhandled exception
+    from its outermost middleware, which this one sits inside.
+    """
+    headers.setdefault("content-security-policy", DEFAULT_CSP)
+    headers.setdefault("x-content-type-options", "nosniff")
+    headers.setdefault("referrer-policy", "no-referrer")
+    headers.setdefault("x-frame-options", "DENY")
+    headers.setdefault("cross-origin-opener-policy", "same-origin")
+    headers.setdefault("cache-control", _STATIC_CACHE if is_static else "no-store")
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,13 +88,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("content-security-policy", DEFAULT_CSP)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("referrer-policy", "no-referrer")
-                headers.setdefault("x-frame-options", "DENY")
-                headers.setdefault("cross-origin-opener-policy", "same-origin")
-                headers.setdefault("cache-control", _STATIC_CACHE if is_static else "no-store")
+                set_defaults(MutableHeaders(scope=message), is_static=is_static)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
