@@ -553,3 +553,26 @@ async def test_parallel_guesses_cannot_outrun_the_login_throttle(served: Served)
     statuses = sorted(r.status_code for r in await asyncio.gather(*posts))
     assert statuses.count(400) <= 5, statuses  # at most login_max_failures passwords checked
     assert set(statuses) <= {400, 429}, statuses
+
+
+@pytest.mark.parametrize("fresh", [{"prompt": "login"}, {"max_age": "60"}])
+async def test_consent_post_cannot_skip_the_fresh_sign_in_a_client_asked_for(
+    served: Served, fresh: dict[str, str]
+) -> None:
+    # Someone at a signed-in browser takes the request sealed on the login page (prompt=login
+    # or an expired max_age) and posts it to /consent with a consent token from any other
+    # consent page of that user: the password the client asked for must still be typed.
+    client, _ = await served.add_client()
+    other, _ = await served.add_client(name="Other App")
+    user = await served.add_user()
+    await sign_in_and_allow(served.http, authorize_url(client, Pkce.new()), user.username)
+    served.clock.advance(120)
+    consent_elsewhere = await served.http.get(authorize_url(other, Pkce.new()))
+    token = form_of(consent_elsewhere).inputs["csrf_token"]
+    login = await served.http.get(authorize_url(client, Pkce.new(), **fresh))
+    pending = form_of(login).inputs["pending"]
+    skipped = await served.http.post(
+        "/consent", data={"csrf_token": token, "pending": pending, "decision": "allow"}
+    )
+    assert skipped.status_code != 303, skipped.headers.get("location")
+    assert "password" in form_of(skipped).inputs  # asked to sign in, as the client wanted

@@ -9,7 +9,7 @@ and each step checks them again with the core, so nothing a browser carries is t
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -35,15 +35,26 @@ PENDING_PURPOSE: Final = "pending authorization"
 PENDING_TTL: Final = 15 * 60  # time to type a password and read a consent page
 
 
-def seal_pending(rt: Runtime, params: Params) -> str:
-    return rt.signer.sign(PENDING_PURPOSE, {"params": params}, now=rt.now(), ttl=PENDING_TTL)
+def seal_pending(rt: Runtime, params: Params, *, shown_to: Session | None = None) -> str:
+    data: dict[str, Any] = {"params": params}
+    if shown_to is not None:
+        # The consent page's copy names the sign-in it was shown to: a copy sealed on the
+        # login page (prompt=login, max_age) cannot be posted to /consent to skip the
+        # password the client asked for (OpenID Connect Core §3.1.2.1).
+        data["shown_to"] = [shown_to.user_id, shown_to.auth_time]
+    return rt.signer.sign(PENDING_PURPOSE, data, now=rt.now(), ttl=PENDING_TTL)
 
 
-def open_pending(rt: Runtime, value: str | None) -> Params | None:
-    """The parameters sealed in `value`; None when missing, forged or expired."""
+def open_pending(
+    rt: Runtime, value: str | None, *, shown_to: Session | None = None
+) -> Params | None:
+    """The parameters sealed in `value`; None when missing, forged or expired, or (with
+    `shown_to`) not sealed on a consent page shown to that sign-in."""
     data = rt.signer.verify(PENDING_PURPOSE, value, now=rt.now())
     params = None if data is None else data.get("params")
-    if not isinstance(params, dict):
+    if not isinstance(params, dict) or data is None:
+        return None
+    if shown_to is not None and data.get("shown_to") != [shown_to.user_id, shown_to.auth_time]:
         return None
     for name, values in params.items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -91,7 +102,13 @@ def login_page(
 
 
 def consent_page(
-    request: Request, rt: Runtime, req: AuthorizationRequest, params: Params, user: User
+    request: Request,
+    rt: Runtime,
+    req: AuthorizationRequest,
+    params: Params,
+    user: User,
+    *,
+    auth_time: int,
 ) -> Response:
     csrf = rt.csrf.issue(request, consent_purpose(user))
     response = rt.pages.render(
@@ -103,7 +120,9 @@ def consent_page(
             "scopes": describe_scopes(req.scope, rt.ctx.config),
             "redirect_origin": _origin(req.redirect_uri),
             "csrf_token": csrf.token,
-            "pending": seal_pending(rt, params),
+            "pending": seal_pending(
+                rt, params, shown_to=Session(user_id=user.user_id, auth_time=auth_time)
+            ),
         },
         form_targets=[req.redirect_uri],
     )
@@ -140,7 +159,7 @@ async def continue_authorization(
 ) -> Response:
     """After sign-in: the consent page, or (consent remembered) the redirect with a code."""
     if "consent" in req.prompt or await needs_consent(req, user.user_id, rt.ctx):
-        return consent_page(request, rt, req, params, user)
+        return consent_page(request, rt, req, params, user, auth_time=auth_time)
     location = await approve(req, user.user_id, auth_time=auth_time, ctx=rt.ctx)
     return render.redirect(location, after_post=after_post)
 

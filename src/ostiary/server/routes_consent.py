@@ -13,8 +13,10 @@ from .forms import form_params, single
 from .routes_authorize import (
     ExpiredForm,
     check_request,
+    consent_page,
     consent_purpose,
     login_page,
+    must_sign_in,
     open_pending,
 )
 from .routes_login import EXPIRED_FORM
@@ -45,6 +47,12 @@ async def consent(request: Request) -> Response:
     session, user = signed_in
     if not rt.csrf.is_valid(request, consent_purpose(user), token):
         return render.error_page(rt.pages, ExpiredForm(EXPIRED_FORM), status=403)
+    if open_pending(rt, pending, shown_to=session) is None:
+        # not the consent page of this sign-in (the login page's copy, or a sign-in since):
+        # ask again what /authorize would ask, never approve
+        if must_sign_in(req, session, rt.now()):
+            return login_page(request, rt, req, params)
+        return consent_page(request, rt, req, params, user, auth_time=session.auth_time)
     if decision == "allow":
         location = await approve(req, user.user_id, auth_time=session.auth_time, ctx=rt.ctx)
     elif decision == "deny":
