@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -124,7 +125,26 @@ async def test_too_many_failures_are_throttled_even_with_the_right_password(
     response = await call(ctx, client, secret, username="alice", password=PASSWORD)
     expect(response, "slow_down", 429)
     assert int(response.headers["Retry-After"]) > 0
-    assert snapshot(store) == before
+    after = snapshot(store)
+    # The refused attempt is itself charged to the user (counted before any check); nothing
+    # else changes: no token, no grant.
+    assert {k: v for k, v in after.items() if k != "throttle"} == {
+        k: v for k, v in before.items() if k != "throttle"
+    }
+
+
+async def test_parallel_guesses_cannot_outrun_the_throttle(
+    ctx: Context, store: MemoryStore, client_factory: ClientFactory, user_factory: UserFactory
+) -> None:
+    """Twenty guesses at once: only `login_max_failures` of them reach the password check."""
+    client, secret = await legacy_client(client_factory)
+    await user_factory("alice")
+    responses = await asyncio.gather(
+        *(call(ctx, client, secret, username="alice", password=f"guess{n}") for n in range(20))
+    )
+    errors = [response.body["error"] for response in responses]
+    assert errors.count("invalid_grant") == ctx.config.login_max_failures
+    assert errors.count("slow_down") == 20 - ctx.config.login_max_failures
 
 
 async def test_failures_from_one_address_throttle_every_username(

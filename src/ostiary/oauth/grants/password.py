@@ -57,7 +57,12 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
     keys = [throttle_key("user", username.casefold())]
     if request.address:
         keys.append(throttle_key("address", request.address))
-    for key in keys:
+    # The user's budget is charged before the slow hash: checked first and counted after,
+    # a burst of parallel guesses would all be tried. A success gives the attempt back.
+    attempts = await ctx.store.throttle.hit(keys[0], now=now, window=config.login_window)
+    if attempts > config.login_max_failures:
+        raise SlowDown("too many failed attempts; try again later", retry_after=60)
+    for key in keys[1:]:
         failures = await ctx.store.throttle.count(key, now=now, window=config.login_window)
         if failures >= config.login_max_failures:
             raise SlowDown("too many failed attempts; try again later", retry_after=60)
@@ -71,7 +76,7 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
         # Password hashing is deliberately slow: keep it off the event loop.
         verified = await asyncio.to_thread(ctx.passwords.verify, user.password_hash, password)
     if user is None or not verified:
-        for key in keys:
+        for key in keys[1:]:  # the user's key was charged above
             await ctx.store.throttle.hit(key, now=now, window=config.login_window)
         await ctx.store.audit.record(
             AuditEvent(
