@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import unicodedata
 from typing import Any, Literal
 
@@ -169,3 +171,36 @@ def test_any_text_round_trips(password: str) -> None:
     phc = hasher.hash(password)
     assert hasher.verify(phc, password)
     assert not hasher.verify(phc, password + "x")
+
+
+class _PeakArgon2(argon2.PasswordHasher):
+    """A real Argon2 hasher that records how many verifications ran at the same time."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return super().verify(hash, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_a_burst_of_logins_queues_instead_of_exhausting_memory() -> None:
+    """Each Argon2id check holds its memory cost: at most `max_concurrent` run at once."""
+    params = {"time_cost": 1, "memory_cost": 8 * 1024, "parallelism": 1}
+    hasher = Argon2PasswordHasher(**params, max_concurrent=2)
+    peak = _PeakArgon2(**params, hash_len=32, salt_len=16, type=argon2.Type.ID)
+    hasher._argon2 = peak
+    stored = hasher.hash("s3cret!")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda n: hasher.verify(stored, f"guess{n}"), range(24)))
+    assert results == [False] * 24
+    assert peak.peak <= 2

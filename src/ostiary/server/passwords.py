@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import threading
 import unicodedata
 from typing import Final
 
@@ -34,7 +36,11 @@ class Argon2PasswordHasher:
         time_cost: int = DEFAULT_TIME_COST,
         memory_cost: int = DEFAULT_MEMORY_COST,
         parallelism: int = DEFAULT_PARALLELISM,
+        max_concurrent: int | None = None,
     ) -> None:
+        # Each check holds memory_cost of RAM: a burst of logins must queue, not exhaust memory
+        # (40 threadpool workers x 64 MiB would be 2.5 GiB).
+        self._slots = threading.BoundedSemaphore(max_concurrent or max(2, os.cpu_count() or 2))
         if time_cost < 1 or parallelism < 1:
             raise ValueError("time_cost and parallelism must be at least 1")
         if memory_cost < 8 * parallelism:  # RFC 9106 §3.1: m >= 8 * p KiB
@@ -59,20 +65,22 @@ class Argon2PasswordHasher:
             raise ValueError("the password is empty")
         if len(password) > MAX_PASSWORD_LENGTH:
             raise ValueError(f"the password is longer than {MAX_PASSWORD_LENGTH} characters")
-        return self._argon2.hash(_normalize(password))
+        with self._slots:
+            return self._argon2.hash(_normalize(password))
 
     def verify(self, password_hash: str, password: str) -> bool:
         """True when `password` matches `password_hash`; False otherwise, never an exception."""
         if not password or len(password) > MAX_PASSWORD_LENGTH:
             return self.dummy_verify()
         try:
-            return self._argon2.verify(password_hash, _normalize(password))
+            with self._slots:
+                return self._argon2.verify(password_hash, _normalize(password))
         except (VerificationError, InvalidHashError):  # mismatch, damaged or foreign hash
             return False
 
     def dummy_verify(self, password: str = "") -> bool:
         """Spend what `verify` spends on a real user, then return False (unknown username)."""
-        with contextlib.suppress(VerificationError, InvalidHashError):
+        with contextlib.suppress(VerificationError, InvalidHashError), self._slots:
             self._argon2.verify(self._dummy_hash, _normalize(password[:MAX_PASSWORD_LENGTH]))
         return False
 
