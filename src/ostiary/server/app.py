@@ -124,7 +124,7 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, hsts=settings.effective_issuer.startswith("https://")),
             Middleware(BodyLimit, max_size=settings.max_request_size, refuse=refuse),
         ],
         exception_handlers={HTTPException: not_found, Exception: crashed},

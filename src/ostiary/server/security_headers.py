@@ -62,7 +62,10 @@ def _csp_source(url: str) -> str | None:
 DEFAULT_CSP: Final = content_security_policy()
 
 
-def set_defaults(headers: MutableHeaders, *, is_static: bool = False) -> None:
+HSTS: Final = "max-age=31536000"
+
+
+def set_defaults(headers: MutableHeaders, *, is_static: bool = False, hsts: bool = False) -> None:
     """The headers above, where the response has not set its own.
 
     Also called by the last-resort 500 handler: Starlette answers an unhandled exception
@@ -74,11 +77,14 @@ def set_defaults(headers: MutableHeaders, *, is_static: bool = False) -> None:
     headers.setdefault("x-frame-options", "DENY")
     headers.setdefault("cross-origin-opener-policy", "same-origin")
     headers.setdefault("cache-control", _STATIC_CACHE if is_static else "no-store")
+    if hsts:  # only when the issuer is https: a browser must never fall back to http
+        headers.setdefault("strict-transport-security", HSTS)
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,7 +94,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                set_defaults(MutableHeaders(scope=message), is_static=is_static)
+                set_defaults(MutableHeaders(scope=message), is_static=is_static, hsts=self.hsts)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
