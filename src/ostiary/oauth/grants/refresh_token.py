@@ -34,11 +34,11 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
     # clients included; another client's token reads like an unknown one.
     if current is None or current.client_id != client.client_id:
         raise InvalidGrant(_INVALID)
+    # A deleted user's tokens are gone from the store (UserStore.delete ends their grants),
+    # so no user lookup is needed here.
     # RFC 6749 §6: the scope may narrow, never widen; RFC 8707 §2.2: resources likewise.
     scope = require_subset(requested, current.scope)
     resources = narrow_resources(form.resources, current.resources)
-    if current.user_id is not None and await ctx.store.users.get(current.user_id) is None:
-        raise InvalidGrant(_INVALID)
     # The new token keeps the family's full grant: a narrowed request narrows only this
     # access token (RFC 6749 §6, "identical to that of the refresh token included").
     value, replacement = new_refresh_token(
