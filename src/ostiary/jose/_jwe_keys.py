@@ -222,8 +222,8 @@ class RsaKeyManagement:
         return cek if len(cek) == enc.key_size else fallback
 
 
-class AesKeyWrap:
-    """A128KW, A192KW, A256KW (RFC 7518 §4.4, RFC 3394)."""
+class _SymmetricKeyWrap:
+    """What AES Key Wrap and AES-GCM key wrap share: an `oct` key of exactly the KEK size."""
 
     __slots__ = ("kek_size", "name")
 
@@ -232,7 +232,6 @@ class AesKeyWrap:
     unwrap_op: Final = "unwrapKey"
     direct: Final = False
     reuses_key: Final = False
-    adds_header: Final = False
 
     def __init__(self, name: str, kek_size: int) -> None:
         self.name = name
@@ -242,6 +241,14 @@ class AesKeyWrap:
         if key.key_size != self.kek_size * 8:
             return f"{self.name} needs a {self.kek_size * 8}-bit key, not {key.key_size} bits"
         return None
+
+
+class AesKeyWrap(_SymmetricKeyWrap):
+    """A128KW, A192KW, A256KW (RFC 7518 §4.4, RFC 3394)."""
+
+    __slots__ = ()
+
+    adds_header: Final = False
 
     def read(self, header: Mapping[str, Any], max_pbes2_count: int) -> Params:
         return NO_PARAMS
@@ -270,26 +277,12 @@ def _key_unwrap(kek: bytes, encrypted_key: bytes) -> bytes:
         raise DecryptionFailed() from None
 
 
-class AesGcmKeyWrap:
+class AesGcmKeyWrap(_SymmetricKeyWrap):
     """A128GCMKW, A192GCMKW, A256GCMKW (RFC 7518 §4.7): `iv` and `tag` in the header."""
 
-    __slots__ = ("kek_size", "name")
+    __slots__ = ()
 
-    key_types: Final = ("oct",)
-    wrap_op: Final = "wrapKey"
-    unwrap_op: Final = "unwrapKey"
-    direct: Final = False
-    reuses_key: Final = False
     adds_header: Final = True
-
-    def __init__(self, name: str, kek_size: int) -> None:
-        self.name = name
-        self.kek_size = kek_size
-
-    def unfit(self, key: JWK, enc: ContentEncryption, params: Params | None) -> str | None:
-        if key.key_size != self.kek_size * 8:
-            return f"{self.name} needs a {self.kek_size * 8}-bit key, not {key.key_size} bits"
-        return None
 
     def read(self, header: Mapping[str, Any], max_pbes2_count: int) -> Params:
         iv = _header_bytes(header, "iv", required=True)

@@ -1016,18 +1016,8 @@ def coerce_keys(key: object) -> JWK | JWKSet:
     return JWK.from_key(key)
 
 
-def generate(
-    kty: str,
-    *,
-    crv: str | None = None,
-    size: int | None = None,
-    alg: str | None = None,
-    kid: str | None = None,
-    use: str | None = None,
-    key_ops: Iterable[str] | None = None,
-) -> JWK:
-    """Create a new random key; see `JWK.generate`."""
-    return JWK.generate(kty, crv=crv, size=size, alg=alg, kid=kid, use=use, key_ops=key_ops)
+generate = JWK.generate
+"""Create a new random key: `jwk.generate("EC", crv="P-256")` is `JWK.generate(...)`."""
 
 
 def candidate_keys(

@@ -61,12 +61,6 @@ class AccessDenied(OAuthError):
     status = 403
 
 
-class UnsupportedTokenType(OAuthError):
-    """RFC 7009 §2.2.1."""
-
-    error = "unsupported_token_type"
-
-
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
