@@ -12,6 +12,7 @@ import pytest
 from core_context import (
     ISSUER,
     PASSWORD,
+    ApiFactory,
     ClientFactory,
     Clock,
     Pbkdf2Hasher,
@@ -23,7 +24,7 @@ from ostiary.jose.jwk import JWK
 from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.context import Context
 from ostiary.oauth.memory import MemoryStore
-from ostiary.oauth.models import Client, User
+from ostiary.oauth.models import Api, Client, User
 
 
 @pytest.fixture
@@ -95,6 +96,23 @@ def client_factory(store: MemoryStore, clock: Clock) -> ClientFactory:
         client = Client(**values)
         await store.clients.add(client)
         return client
+
+    return make
+
+
+@pytest.fixture
+def api_factory(store: MemoryStore, clock: Clock) -> ApiFactory:
+    """`await api_factory("https://notes.example", scopes={"read"})`: register APIs
+    (RFC 8707 resources); the default scopes are the default client's, `read write`."""
+
+    async def make(*identifiers: str, scopes: frozenset[str] | set[str] = frozenset()) -> None:
+        for identifier in identifiers:
+            api = Api(
+                identifier=identifier,
+                scopes=frozenset(scopes or {"read", "write"}),
+                created_at=clock.now,
+            )
+            await store.apis.add(api)
 
     return make
 

@@ -68,6 +68,12 @@ class Pbkdf2Hasher:
         return hmac.compare_digest(digest.hex(), expected)
 
 
+class ApiFactory(Protocol):
+    def __call__(
+        self, *identifiers: str, scopes: frozenset[str] | set[str] = ...
+    ) -> Awaitable[None]: ...
+
+
 class ClientFactory(Protocol):
     def __call__(self, **fields: Any) -> Awaitable[Client]: ...
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import pytest
-from core_context import ISSUER, ClientFactory, Clock, make_context
+from core_context import ISSUER, ApiFactory, ClientFactory, Clock, make_context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,7 +123,8 @@ async def test_unrecognized_parameters_ignored(ctx: Context, app: Client) -> Non
     assert req.redirect_uri == CALLBACK
 
 
-async def test_resources_may_repeat(ctx: Context, app: Client) -> None:
+async def test_resources_may_repeat(ctx: Context, app: Client, api_factory: ApiFactory) -> None:
+    await api_factory(NOTES, "https://billing.example")
     req = await parsed(ctx, resource=[NOTES, "https://billing.example", NOTES])
     assert req.resources == (NOTES, "https://billing.example")
 
@@ -373,8 +374,9 @@ def test_error_redirect_without_description_or_state() -> None:
 
 
 async def test_approve_issues_single_use_code_bound_to_request(
-    ctx: Context, app: Client, store: MemoryStore, clock: Clock
+    ctx: Context, app: Client, store: MemoryStore, clock: Clock, api_factory: ApiFactory
 ) -> None:
+    await api_factory(NOTES)
     req = await parsed(ctx, scope="openid read", nonce="n1", resource=NOTES)
     location = await approve(req, "user-1", auth_time=clock.now - 5, ctx=ctx)
     response = parse_qs(urlsplit(location).query)

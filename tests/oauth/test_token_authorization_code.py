@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from core_context import ISSUER, ClientFactory, Clock, UserFactory
+from core_context import ISSUER, ApiFactory, ClientFactory, Clock, UserFactory
 from token_requests import (
     ALL_GRANTS,
     REDIRECT_URI,
@@ -367,8 +367,13 @@ async def test_loopback_redirect_uri_must_repeat_the_port_used(
 
 
 async def test_resource_narrows_the_audience(
-    ctx: Context, client_factory: ClientFactory, es256_key: JWK, clock: Clock
+    ctx: Context,
+    client_factory: ClientFactory,
+    api_factory: ApiFactory,
+    es256_key: JWK,
+    clock: Clock,
 ) -> None:
+    await api_factory(API_A, API_B)
     client = await client_factory()
     code, verifier, _ = await put_code(ctx, client, resources=(API_A, API_B))
     response = await redeem(ctx, client, code_params(code, verifier, resource=API_A))
@@ -383,8 +388,13 @@ async def test_resource_narrows_the_audience(
 
 
 async def test_all_granted_resources_when_none_asked(
-    ctx: Context, client_factory: ClientFactory, es256_key: JWK, clock: Clock
+    ctx: Context,
+    client_factory: ClientFactory,
+    api_factory: ApiFactory,
+    es256_key: JWK,
+    clock: Clock,
 ) -> None:
+    await api_factory(API_A, API_B)
     client = await client_factory()
     code, verifier, _ = await put_code(ctx, client, resources=(API_A, API_B))
     response = await redeem(ctx, client, code_params(code, verifier))

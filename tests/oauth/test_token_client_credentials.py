@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from core_context import ClientFactory, Clock
+from core_context import ApiFactory, ClientFactory, Clock
 from token_requests import basic, confidential_client, snapshot, token_request
 
 from ostiary.jose import jwt
@@ -82,8 +82,13 @@ async def test_disallowed_or_malformed_scope_is_invalid_scope(
 
 
 async def test_resource_sets_the_audience(
-    ctx: Context, client_factory: ClientFactory, es256_key: JWK, clock: Clock
+    ctx: Context,
+    client_factory: ClientFactory,
+    api_factory: ApiFactory,
+    es256_key: JWK,
+    clock: Clock,
 ) -> None:
+    await api_factory(API)
     client, secret = await confidential_client(client_factory)
     response = await call(ctx, client.client_id, secret, resource=API)
     claims = jwt.decode(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from core_context import ClientFactory, Clock, UserFactory
+from core_context import ApiFactory, ClientFactory, Clock, UserFactory
 from token_requests import (
     basic,
     code_params,
@@ -202,8 +202,13 @@ async def test_scope_never_widens(
 
 
 async def test_resources_may_narrow_but_not_widen(
-    ctx: Context, store: MemoryStore, client_factory: ClientFactory, user_factory: UserFactory
+    ctx: Context,
+    store: MemoryStore,
+    client_factory: ClientFactory,
+    user_factory: UserFactory,
+    api_factory: ApiFactory,
 ) -> None:
+    await api_factory(API_A, API_B, "https://c.example/api")  # c: registered, not granted
     client = await client_factory()
     user = await user_factory()
     tokens = await start(ctx, client, user.user_id, resources=(API_A, API_B))

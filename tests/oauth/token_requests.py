@@ -21,7 +21,18 @@ from ostiary.oauth.token_request import TokenRequest
 FORM = "application/x-www-form-urlencoded"
 REDIRECT_URI = "https://app.example/callback"
 ALL_GRANTS = frozenset({"authorization_code", "refresh_token", "client_credentials"})
-STORES = ("clients", "users", "codes", "tokens", "consents", "keys", "replay", "throttle", "audit")
+STORES = (
+    "clients",
+    "users",
+    "apis",
+    "codes",
+    "tokens",
+    "consents",
+    "keys",
+    "replay",
+    "throttle",
+    "audit",
+)
 
 
 def basic(client_id: str, secret: str) -> str:

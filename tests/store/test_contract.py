@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ostiary.oauth.models import (
+    Api,
     AuditEvent,
     AuthorizationCode,
     Client,
@@ -178,6 +179,45 @@ async def test_deleting_a_client_removes_what_it_was_issued(owners: Store) -> No
     # a JWT the client still holds reads revoked at introspection
     assert await store.tokens.is_revoked("jti-1", "g1")
     assert await store.users.get("u1") == make_user()
+
+
+# -- APIs (RFC 8707 resources) --------------------------------------------------------------
+
+NOTES_API = Api(
+    identifier="https://notes.example",
+    scopes=frozenset({"notes:read", "notes:write"}),
+    created_at=NOW,
+)
+
+
+async def test_api_round_trips(store: Store) -> None:
+    await store.apis.add(NOTES_API)
+    assert await store.apis.get("https://notes.example") == NOTES_API
+    assert await store.apis.get("https://notes.example/") is None
+
+
+async def test_api_without_scopes_round_trips(store: Store) -> None:
+    api = Api(identifier="urn:example:ledger", scopes=frozenset(), created_at=NOW)
+    await store.apis.add(api)
+    assert await store.apis.get("urn:example:ledger") == api
+
+
+async def test_api_identifier_taken_twice_refused(store: Store) -> None:
+    await store.apis.add(NOTES_API)
+    with pytest.raises(ValueError, match="exists"):
+        await store.apis.add(dataclasses.replace(NOTES_API, scopes=frozenset({"admin"})))
+    assert await store.apis.get(NOTES_API.identifier) == NOTES_API
+
+
+async def test_apis_listed_by_identifier_and_deleted(store: Store) -> None:
+    for identifier in ("https://b.example", "https://a.example", "https://c.example"):
+        await store.apis.add(dataclasses.replace(NOTES_API, identifier=identifier))
+    listed = [api.identifier for api in await store.apis.list()]
+    assert listed == ["https://a.example", "https://b.example", "https://c.example"]
+    assert await store.apis.delete("https://b.example") is True
+    assert await store.apis.delete("https://b.example") is False
+    assert await store.apis.get("https://b.example") is None
+    assert len(await store.apis.list()) == 2
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -714,3 +754,5 @@ async def test_text_no_database_can_hold_is_never_found(owners: Store, value: st
     assert await store.throttle.count(value, now=NOW, window=60) == 0
     assert await store.clients.delete(value) is False
     assert await store.users.delete(value) is False
+    assert await store.apis.get(value) is None
+    assert await store.apis.delete(value) is False

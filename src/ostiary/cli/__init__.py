@@ -16,6 +16,7 @@ from ostiary import __version__
 from ostiary.jose import JoseError
 
 from . import (
+    apis_commands,
     clients_commands,
     demo,
     jwt_commands,
@@ -29,6 +30,7 @@ from ._console import CommandError, HelpFormatter, printable
 COMMAND_GROUPS = (
     serve_command,
     clients_commands,
+    apis_commands,
     users_commands,
     keys_commands,
     jwt_commands,

@@ -30,7 +30,7 @@ from .errors import (
 from .models import AuditEvent, AuthorizationCode, Client
 from .pkce import parse_code_challenge
 from .redirect_uri import match_redirect_uri
-from .resources import parse_resources
+from .resources import parse_resources, registered_apis, scope_for_apis
 from .scopes import format_scope, narrow_scope, parse_scope
 from .token_hash import hash_token, new_token_value
 
@@ -189,6 +189,8 @@ async def check_pkce(draft: RequestDraft, ctx: Context) -> None:
 async def check_resource(draft: RequestDraft, ctx: Context) -> None:
     # RFC 8707 §2: the one parameter that may repeat.
     draft.resources = parse_resources([v for v in draft.params.get("resource", ()) if v])
+    # Refused now rather than at the token endpoint, after the user has consented.
+    scope_for_apis(draft.scope, await registered_apis(draft.resources, ctx))
 
 
 async def check_state(draft: RequestDraft, ctx: Context) -> None:

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from .models import (
+    Api,
     AuditEvent,
     AuthorizationCode,
     Client,
@@ -43,6 +44,25 @@ class MemoryClientStore:
             return False
         self._forget(client_id)
         return True
+
+
+class MemoryApiStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, Api] = {}
+
+    async def get(self, identifier: str) -> Api | None:
+        return self._rows.get(identifier)
+
+    async def add(self, api: Api) -> None:
+        if api.identifier in self._rows:
+            raise ValueError(f"API {api.identifier!r} exists")
+        self._rows[api.identifier] = api
+
+    async def list(self) -> Sequence[Api]:
+        return sorted(self._rows.values(), key=lambda a: a.identifier)
+
+    async def delete(self, identifier: str) -> bool:
+        return self._rows.pop(identifier, None) is not None
 
 
 class MemoryUserStore:
@@ -344,6 +364,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.clients = MemoryClientStore(forget=lambda client_id: self._forget(client_id, None))
         self.users = MemoryUserStore(forget=lambda user_id: self._forget(None, user_id))
+        self.apis = MemoryApiStore()
         self.codes = MemoryCodeStore()
         self.replay = MemoryReplayStore()
         self.tokens = MemoryTokenStore(codes=self.codes, replay=self.replay)

@@ -39,6 +39,18 @@ class Client:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Api:
+    """A protected resource the server issues tokens for (RFC 8707 `resource`).
+
+    A token requested for it has `identifier` as its audience and at most `scopes`.
+    """
+
+    identifier: str  # an absolute URI without a fragment (RFC 8707 §2)
+    scopes: frozenset[str]
+    created_at: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class User:
     """A resource owner. `password_hash` is an Argon2id PHC string."""
 

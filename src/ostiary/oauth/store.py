@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .models import (
+    Api,
     AuditEvent,
     AuthorizationCode,
     Client,
@@ -32,6 +33,18 @@ class ClientStore(Protocol):
     async def list(self) -> Sequence[Client]: ...
     async def delete(self, client_id: str) -> bool:
         """Remove the client and everything issued to it; False if unknown."""
+
+
+class ApiStore(Protocol):
+    async def get(self, identifier: str) -> Api | None: ...
+    async def add(self, api: Api) -> None:
+        """Insert; `ValueError` if the identifier exists."""
+
+    async def list(self) -> Sequence[Api]:
+        """Every API, by identifier."""
+
+    async def delete(self, identifier: str) -> bool:
+        """Remove the API; False if unknown. Tokens already issued for it stay as they are."""
 
 
 class UserStore(Protocol):
@@ -148,6 +161,8 @@ class Store(Protocol):
     def clients(self) -> ClientStore: ...
     @property
     def users(self) -> UserStore: ...
+    @property
+    def apis(self) -> ApiStore: ...
     @property
     def codes(self) -> CodeStore: ...
     @property

@@ -70,6 +70,16 @@ users = Table(
 )
 
 
+# The protected resources tokens may be asked for (RFC 8707); `identifier` becomes `aud`.
+apis = Table(
+    "apis",
+    metadata,
+    Column("identifier", Text, primary_key=True),
+    Column("scopes", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+
 def _client_fk() -> ForeignKey:
     # Deleting a client removes everything issued to it (ClientStore.delete).
     return ForeignKey("clients.client_id", ondelete="CASCADE")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
 
+from ._apis import SqlApiStore
 from ._audit import SqlAuditLog
 from ._clients import SqlClientStore
 from ._codes import SqlCodeStore
@@ -32,6 +33,7 @@ class SqlStore:
         self._db = db
         self.clients = SqlClientStore(db)
         self.users = SqlUserStore(db)
+        self.apis = SqlApiStore(db)
         self.codes = SqlCodeStore(db)
         self.tokens = SqlTokenStore(db)
         self.consents = SqlConsentStore(db)

@@ -14,7 +14,7 @@ from ..context import Context
 from ..errors import InvalidGrant, InvalidRequest
 from ..models import AuditEvent, AuthorizationCode, Client
 from ..pkce import verify_code_verifier
-from ..resources import audience_for, narrow_resources
+from ..resources import audience_for, narrow_resources, registered_apis, scope_for_apis
 from ..token_hash import hash_token
 from .issuance import (
     GrantRequest,
@@ -43,6 +43,9 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
     check_redirect_uri(form.get("redirect_uri"), code, client)
     verify_code_verifier(code_verifier, code.code_challenge)  # RFC 7636 §4.6
     resources = narrow_resources(form.resources, code.resources)  # RFC 8707 §2.2
+    # The code keeps its whole scope (an ID token needs `openid`); the access token for an
+    # API carries only that API's scopes. An API deleted since the authorization is gone.
+    token_scope = scope_for_apis(code.scope, await registered_apis(resources, ctx))
     now = ctx.now()
     consumption = await ctx.store.codes.consume(code_hash, now=now)
     if consumption.replayed:
@@ -80,7 +83,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
         grant_type=GRANT_TYPE,
         subject=redeemed.user_id,
         user_id=redeemed.user_id,
-        scope=redeemed.scope,
+        scope=token_scope,
         audience=audience_for(resources, ctx.config),
         grant_id=redeemed.grant_id,
         refresh_token=refresh_value,

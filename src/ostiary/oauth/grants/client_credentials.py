@@ -6,7 +6,7 @@ from typing import Any
 
 from ..context import Context
 from ..errors import UnauthorizedClient
-from ..resources import audience_for, parse_resources
+from ..resources import audience_for, parse_resources, registered_apis, scope_for_apis
 from ..scopes import narrow_scope, parse_scope
 from .issuance import GrantRequest, issue_tokens, require_grant_type
 
@@ -20,8 +20,10 @@ async def exchange_client_credentials(request: GrantRequest, ctx: Context) -> di
     if client.is_public:
         raise UnauthorizedClient("public clients may not use the client_credentials grant")
     require_grant_type(client, GRANT_TYPE)
-    scope = narrow_scope(parse_scope(request.form.get("scope")), client.scopes)
     resources = parse_resources(request.form.resources)
+    apis = await registered_apis(resources, ctx)
+    scope = narrow_scope(parse_scope(request.form.get("scope")), client.scopes)
+    scope = scope_for_apis(scope, apis)  # RFC 8707: only the named APIs' scopes
     return await issue_tokens(
         ctx,
         request,

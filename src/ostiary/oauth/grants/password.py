@@ -16,7 +16,7 @@ from typing import Any, Final
 from ..context import Context
 from ..errors import InvalidGrant, InvalidRequest, SlowDown, UnauthorizedClient
 from ..models import AuditEvent
-from ..resources import audience_for, parse_resources
+from ..resources import audience_for, parse_resources, registered_apis, scope_for_apis
 from ..scopes import narrow_scope, parse_scope
 from ..token_hash import new_token_value
 from .issuance import (
@@ -52,6 +52,8 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
         raise InvalidRequest("username is too long")
     scope = narrow_scope(parse_scope(form.get("scope")), client.scopes)
     resources = parse_resources(form.resources)
+    apis = await registered_apis(resources, ctx)
+    token_scope = scope_for_apis(scope, apis)  # RFC 8707: only the named APIs' scopes
     config = ctx.config
     now = ctx.now()
     keys = [throttle_key("user", username.casefold())]
@@ -109,7 +111,7 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
         grant_type=GRANT_TYPE,
         subject=user.user_id,
         user_id=user.user_id,
-        scope=scope,
+        scope=token_scope,
         audience=audience_for(resources, config),
         grant_id=grant_id,
         refresh_token=refresh_value,

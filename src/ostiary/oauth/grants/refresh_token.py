@@ -13,7 +13,7 @@ from typing import Any
 from ..context import Context
 from ..errors import InvalidGrant
 from ..models import AuditEvent
-from ..resources import audience_for, narrow_resources
+from ..resources import audience_for, narrow_resources, registered_apis, scope_for_apis
 from ..scopes import parse_scope, require_subset
 from ..token_hash import hash_token
 from .issuance import GrantRequest, issue_tokens, new_refresh_token, require_grant_type
@@ -39,6 +39,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
     # RFC 6749 §6: the scope may narrow, never widen; RFC 8707 §2.2: resources likewise.
     scope = require_subset(requested, current.scope)
     resources = narrow_resources(form.resources, current.resources)
+    token_scope = scope_for_apis(scope, await registered_apis(resources, ctx))
     # The new token keeps the family's full grant: a narrowed request narrows only this
     # access token (RFC 6749 §6, "identical to that of the refresh token included").
     value, replacement = new_refresh_token(
@@ -74,7 +75,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         grant_type=GRANT_TYPE,
         subject=current.user_id or client.client_id,
         user_id=current.user_id,
-        scope=scope,
+        scope=token_scope,
         audience=audience_for(resources, ctx.config),
         grant_id=current.grant_id,
         refresh_token=value,
