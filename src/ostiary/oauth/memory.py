@@ -373,6 +373,9 @@ class MemoryStore:
         self.throttle = MemoryThrottleStore()
         self.audit = MemoryAuditLog()
 
+    async def ping(self) -> None:
+        """Memory always answers."""
+
     def _forget(self, client_id: str | None, user_id: str | None) -> None:
         """A deleted client or user takes what was issued to it along (as SqlStore's
         ON DELETE CASCADE does), and its grants stay revoked for introspection."""

@@ -177,3 +177,6 @@ class Store(Protocol):
     def throttle(self) -> ThrottleStore: ...
     @property
     def audit(self) -> AuditLog: ...
+
+    async def ping(self) -> None:
+        """Return when the storage answers; raise when it cannot be reached (health checks)."""

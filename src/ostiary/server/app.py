@@ -35,7 +35,7 @@ from ostiary.oauth.metadata import (
 from ostiary.oauth.store import Store
 from ostiary.store import migrate, open_store
 
-from . import render
+from . import metrics, render
 from .body_limit import BodyLimit
 from .csrf import CsrfProtection
 from .key_secret import load_key_secret
@@ -46,6 +46,8 @@ from .routes_authorize import authorize
 from .routes_consent import consent
 from .routes_login import login, login_form
 from .routes_metadata import jwks, metadata
+from .routes_operations import health
+from .routes_operations import metrics as metrics_endpoint
 from .routes_token import introspect, revoke, token
 from .runtime import Runtime
 from .security_headers import SecurityHeaders
@@ -57,6 +59,8 @@ from .throttle import LoginThrottle
 log = logging.getLogger("ostiary.server")
 
 OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
+METRICS_PATH = "/metrics"
+HEALTH_PATH = "/health"
 
 
 def _now() -> int:
@@ -119,11 +123,14 @@ def create_app(
         Route(JWKS_PATH, jwks, methods=["GET"]),
         Route(METADATA_PATH, metadata, methods=["GET"]),
         Route(OPENID_CONFIGURATION_PATH, metadata, methods=["GET"]),
+        Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
+        Route(HEALTH_PATH, health, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(metrics.RequestMetrics),
             Middleware(SecurityHeaders, hsts=settings.effective_issuer.startswith("https://")),
             Middleware(BodyLimit, max_size=settings.max_request_size, refuse=refuse),
         ],
@@ -146,6 +153,8 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             sql_store = await open_store(settings.database_url)
             stack.push_async_callback(sql_store.close)
             store = sql_store
+            metrics.watch_pool(sql_store.pool_status)
+            stack.callback(_stop_watching_pool, sql_store.pool_status)
         key = await ensure_signing_key(store, secret, config.signing_alg, options.clock())
         if key.alg != config.signing_alg:
             log.warning(
@@ -184,3 +193,8 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             ),
         )
         yield
+
+
+def _stop_watching_pool(stats: metrics.PoolStats) -> None:
+    if metrics.is_watching_pool(stats):  # another app in this process may have taken over
+        metrics.watch_pool(None)

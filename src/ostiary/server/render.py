@@ -21,6 +21,7 @@ from ostiary.oauth.authorize import AuthorizationRedirectError
 from ostiary.oauth.errors import InvalidRequest, OAuthError, SlowDown
 from ostiary.oauth.token_request import TokenResponse, error_response
 
+from . import metrics
 from .pages import Pages
 from .security_headers import set_defaults
 
@@ -45,12 +46,15 @@ def is_page_path(path: str) -> bool:
 
 def token_response(response: TokenResponse) -> Response:
     """A core `TokenResponse` (success or error) as JSON."""
+    if response.status >= 400:
+        metrics.count_oauth_error(str(response.body.get("error", "")))
     return JSONResponse(response.body, status_code=response.status, headers=response.headers)
 
 
 def json_error(error: OAuthError, *, status: int | None = None) -> Response:
     """RFC 6749 §5.2 error JSON, no-store; `status` overrides the error's own (413, 405)."""
     shaped = error_response(error)
+    metrics.count_oauth_error(error.error)
     headers = dict(shaped.headers)
     return JSONResponse(shaped.body, status_code=status or shaped.status, headers=headers)
 
@@ -66,6 +70,7 @@ def json_body(body: dict[str, Any], *, cache: str = "no-store") -> Response:
 def error_page(pages: Pages, error: OAuthError, *, status: int | None = None) -> Response:
     """An error shown to the person, not sent to the client: the description, never detail."""
     code = status or error.status
+    metrics.count_oauth_error(error.error)
     headers: dict[str, str] = {}
     if isinstance(error, SlowDown):
         headers["Retry-After"] = str(max(1, error.retry_after))
@@ -93,6 +98,7 @@ def authorization_error(
     """An authorization endpoint error: to the client when its redirect_uri is verified,
     else on an error page (RFC 6749 §4.1.2.1)."""
     if isinstance(error, AuthorizationRedirectError):
+        metrics.count_oauth_error(error.error.error)
         return redirect(error.location, after_post=after_post)
     return error_page(pages, error)
 

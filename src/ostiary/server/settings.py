@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, gt=0)
     login_window: int = Field(default=15 * 60, gt=0)
     max_request_size: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    metrics_token: SecretStr | None = None  # when set, GET /metrics needs it as a bearer token
+    health_timeout: float = Field(default=2.0, gt=0, le=60)  # /health waits this long for the db
 
     @classmethod
     def settings_customise_sources(

@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from ._urls import is_sqlite, is_sqlite_memory
 
@@ -198,6 +198,19 @@ class SqliteDatabase:
 def _is_busy(exc: OperationalError) -> bool:
     code = getattr(exc.orig, "sqlite_errorcode", None)
     return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def pool_status(db: Database) -> dict[str, int]:
+    """The connection pool right now: size, checked_out, checked_in, overflow (for metrics)."""
+    pool = db._engine.pool if isinstance(db, PostgresDatabase | SqliteDatabase) else None
+    if not isinstance(pool, QueuePool):  # in-memory SQLite: one static connection
+        return {}
+    return {
+        "size": pool.size(),
+        "checked_out": pool.checkedout(),
+        "checked_in": pool.checkedin(),
+        "overflow": max(0, pool.overflow()),
+    }
 
 
 def connect(url: URL, *, pool_size: int = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:

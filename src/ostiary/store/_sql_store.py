@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from ._apis import SqlApiStore
@@ -13,7 +14,7 @@ from ._audit import SqlAuditLog
 from ._clients import SqlClientStore
 from ._codes import SqlCodeStore
 from ._consents import SqlConsentStore
-from ._database import Database, connect, sqlite_file_exists
+from ._database import Database, connect, pool_status, sqlite_file_exists
 from ._keys import SqlKeyStore
 from ._migrate import current_revision, head_revision, upgrade
 from ._replay import SqlReplayStore
@@ -24,6 +25,8 @@ from ._users import SqlUserStore
 
 if TYPE_CHECKING:
     from ostiary.oauth.store import Store
+
+_PING: Final = text("SELECT 1")
 
 
 class SqlStore:
@@ -46,6 +49,14 @@ class SqlStore:
     def backend(self) -> str:
         """Which database this is: "sqlite" or "postgresql"."""
         return "postgresql" if self._db.is_postgresql else "sqlite"
+
+    async def ping(self) -> None:
+        """Return when the database answers a query; raise when it cannot be reached."""
+        await self._db.read(lambda conn: conn.execute(_PING).scalar())
+
+    def pool_status(self) -> dict[str, int]:
+        """The connection pool right now: size, checked_out, checked_in, overflow."""
+        return pool_status(self._db)
 
     async def close(self) -> None:
         """Close every pooled connection."""

@@ -1,0 +1,66 @@
+"""What operators point their tools at: `GET /metrics` (Prometheus) and `GET /health`."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import metrics as metrics_registry
+from .runtime import runtime
+
+log = logging.getLogger("ostiary.server")
+
+NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+HEALTH_RETRY_AFTER: Final = "5"
+METRICS_CHALLENGE: Final = 'Bearer realm="ostiary-metrics"'
+
+
+async def metrics(request: Request) -> Response:
+    rt = runtime(request)
+    token = rt.settings.metrics_token
+    if token is not None and not _is_bearer(request, token.get_secret_value()):
+        return JSONResponse(
+            {
+                "error": "invalid_token",
+                "error_description": "GET /metrics needs the bearer token of OSTIARY_METRICS_TOKEN",
+            },
+            status_code=401,
+            headers={**NO_STORE, "WWW-Authenticate": METRICS_CHALLENGE},
+        )
+    return Response(
+        metrics_registry.render(),
+        media_type=metrics_registry.CONTENT_TYPE,
+        headers=NO_STORE,
+    )
+
+
+def _is_bearer(request: Request, expected: str) -> bool:
+    values = request.headers.getlist("authorization")
+    if len(values) != 1:
+        return False
+    scheme, _, credentials = values[0].partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # RFC 6750 §2.1 names the scheme case-insensitively; the token itself compares in constant time
+    return hmac.compare_digest(credentials.strip().encode("utf-8"), expected.encode("utf-8"))
+
+
+async def health(request: Request) -> Response:
+    """200 when the database answers within `OSTIARY_HEALTH_TIMEOUT`, else 503."""
+    rt = runtime(request)
+    try:
+        async with asyncio.timeout(rt.settings.health_timeout):
+            await rt.ctx.store.ping()
+    except Exception as exc:  # any failure to answer is "unhealthy"; never a 500
+        log.warning("health check: the database did not answer (%s)", type(exc).__name__)
+        return JSONResponse(
+            {"status": "unavailable", "database": "unavailable"},
+            status_code=503,
+            headers={**NO_STORE, "Retry-After": HEALTH_RETRY_AFTER},
+        )
+    return JSONResponse({"status": "ok", "database": "ok"}, headers=NO_STORE)
