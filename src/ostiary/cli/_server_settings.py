@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from ostiary.oauth.errors import DatabaseUnavailable
 from ostiary.oauth.store import Store
 from ostiary.server.settings import Settings, SettingsError, redact_url
 from ostiary.store import migrate, open_store
@@ -71,7 +72,9 @@ def run_with_store(
         fail(str(exc))
     except (ValueError, RuntimeError) as exc:  # a bad URL, a missing or outdated schema
         fail(f"database {redact_url(url)}: {first_line(exc)}")
-    except (SQLAlchemyError, OSError) as exc:  # unreachable, refused, permissions
+    except DatabaseUnavailable as exc:  # unreachable, refused, timed out
+        fail(f"cannot use the database {redact_url(url)}: {first_line(exc.__cause__ or exc)}")
+    except (SQLAlchemyError, OSError) as exc:  # permissions, and what the store does not wrap
         fail(f"cannot use the database {redact_url(url)}: {first_line(exc)}")
 
 

@@ -62,8 +62,24 @@ class AccessDenied(OAuthError):
 
 
 class TemporarilyUnavailable(OAuthError):
+    """The server cannot answer now but will soon: 503 with Retry-After (RFC 9110 §10.2.3)."""
+
     error = "temporarily_unavailable"
     status = 503
+
+    def __init__(self, description: str = "", *, retry_after: int = 5, detail: str = "") -> None:
+        super().__init__(description, detail=detail)
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailable(TemporarilyUnavailable):
+    """The store could not reach its database within the configured timeout.
+
+    Raised by every store operation (refused or lost connections, timeouts, a full pool), so
+    every route answers it the same way: 503 with Retry-After, nothing changed, and the next
+    request tries the database again."""
+
+    redirectable = False  # the browser gets an error page, not a trip back to the client
 
 
 class SlowDown(OAuthError):

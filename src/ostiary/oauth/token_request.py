@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .errors import InvalidRequest, OAuthError, SlowDown
+from .errors import InvalidRequest, OAuthError, SlowDown, TemporarilyUnavailable
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 MAX_PARAMETERS: Final = 32  # distinct names, and values counted with repeats
@@ -141,7 +141,7 @@ def error_response(error: OAuthError) -> TokenResponse:
     headers = dict(NO_STORE)
     if error.status == 401:
         headers["WWW-Authenticate"] = BASIC_CHALLENGE
-    if isinstance(error, SlowDown):
+    if isinstance(error, SlowDown | TemporarilyUnavailable):
         headers["Retry-After"] = str(max(1, error.retry_after))
     return TokenResponse(status=error.status, body=body, headers=headers)
 

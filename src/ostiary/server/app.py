@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from ostiary.oauth.context import Context
+from ostiary.oauth.errors import TemporarilyUnavailable
 from ostiary.oauth.metadata import (
     AUTHORIZATION_PATH,
     INTROSPECTION_PATH,
@@ -112,6 +113,11 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> Response:
         return render.server_error(pages, request, exc)
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, TemporarilyUnavailable):  # registered for that class only
+            return render.server_error(pages, request, exc)
+        return render.unavailable(pages, request, exc)
+
     routes = [
         Route(AUTHORIZATION_PATH, authorize, methods=["GET", "POST"]),
         Route("/login", login_form, methods=["GET"]),
@@ -134,7 +140,11 @@ def create_app(
             Middleware(SecurityHeaders, hsts=settings.effective_issuer.startswith("https://")),
             Middleware(BodyLimit, max_size=settings.max_request_size, refuse=refuse),
         ],
-        exception_handlers={HTTPException: not_found, Exception: crashed},
+        exception_handlers={
+            HTTPException: not_found,
+            TemporarilyUnavailable: unavailable,
+            Exception: crashed,
+        },
         lifespan=lambda app: _lifespan(app, options),
     )
 
@@ -150,7 +160,11 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             store = options.store
         else:
             await migrate(settings.database_url)
-            sql_store = await open_store(settings.database_url)
+            sql_store = await open_store(
+                settings.database_url,
+                pool_size=settings.database_pool_size,
+                timeout=settings.database_timeout,
+            )
             stack.push_async_callback(sql_store.close)
             store = sql_store
             metrics.watch_pool(sql_store.pool_status)

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
 from ostiary.oauth.authorize import AuthorizationRedirectError
-from ostiary.oauth.errors import InvalidRequest, OAuthError, SlowDown
+from ostiary.oauth.errors import InvalidRequest, OAuthError, SlowDown, TemporarilyUnavailable
 from ostiary.oauth.token_request import TokenResponse, error_response
 
 from . import metrics
@@ -72,7 +72,7 @@ def error_page(pages: Pages, error: OAuthError, *, status: int | None = None) ->
     code = status or error.status
     metrics.count_oauth_error(error.error)
     headers: dict[str, str] = {}
-    if isinstance(error, SlowDown):
+    if isinstance(error, SlowDown | TemporarilyUnavailable):
         headers["Retry-After"] = str(max(1, error.retry_after))
     title = _PAGE_TITLES.get(error.error, "This request cannot be completed")
     return pages.render(
@@ -116,6 +116,21 @@ def refusal(pages: Pages, scope: Scope, status: int) -> Response:
     if is_page_path(str(scope.get("path", ""))):
         return error_page(pages, error, status=status)
     return json_error(error, status=status)
+
+
+def unavailable(pages: Pages, request: Request, error: TemporarilyUnavailable) -> Response:
+    """503 with Retry-After (the database is out of reach): a page or JSON, as for any error.
+    Logged without a traceback: the cause is outside the server, and it recovers by itself."""
+    log.warning(
+        "answered 503 on %s %s: %s",
+        request.method,
+        request.url.path,
+        error.detail or error.description,
+    )
+    page = is_page_path(request.url.path)
+    response = error_page(pages, error) if page else json_error(error)
+    set_defaults(response.headers)
+    return response
 
 
 def server_error(pages: Pages, request: Request, exc: Exception) -> Response:

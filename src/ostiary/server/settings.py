@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     max_request_size: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     metrics_token: SecretStr | None = None  # when set, GET /metrics needs it as a bearer token
     health_timeout: float = Field(default=2.0, gt=0, le=60)  # /health waits this long for the db
+    # PostgreSQL: each connect, wait for a pooled connection and statement; past it, 503
+    database_timeout: float = Field(default=5.0, gt=0, le=300)
+    database_pool_size: int = Field(default=10, ge=1, le=1000)  # connections per process
 
     @classmethod
     def settings_customise_sources(

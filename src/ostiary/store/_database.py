@@ -25,7 +25,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -33,9 +33,12 @@ from typing import Any, Final, Protocol, TypeVar
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool, StaticPool
+
+from ostiary.oauth.errors import DatabaseUnavailable
 
 from ._urls import is_sqlite, is_sqlite_memory
 
@@ -44,7 +47,8 @@ Work = Callable[[Connection], T]
 
 BUSY_TIMEOUT_MS: Final = 15_000  # how long a SQLite writer waits for another process
 CHECKPOINT_EVERY: Final = 500  # inline SQLite commits between WAL checkpoints
-CONNECT_TIMEOUT_S: Final = 10.0
+DEFAULT_TIMEOUT_S: Final = 5.0  # connect, wait for a pooled connection, run one statement
+RETRY_AFTER_S: Final = 5  # what a 503 tells clients when the database is out of reach
 _BEGIN: Final = "ostiary_sqlite_begin"  # execution option: the BEGIN statement to emit
 
 Insert = postgresql.Insert | sqlite.Insert
@@ -79,12 +83,15 @@ class PostgresDatabase:
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def read(self, work: Work[T]) -> T:
-        async with self._reader.connect() as conn:
-            return await conn.run_sync(work)
+        with reachable():
+            async with self._reader.connect() as conn:
+                return await conn.run_sync(work)
 
     async def write(self, work: Work[T], *, bulk: bool = False) -> T:
-        async with self._engine.begin() as conn:
-            return await conn.run_sync(work)
+        # A write cut off before COMMIT was rolled back by PostgreSQL: nothing half-written.
+        with reachable():
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(work)
 
     def insert(self, table: Table) -> Insert:
         return postgresql.insert(table)
@@ -106,6 +113,14 @@ class SqliteDatabase:
         self._checkpoint: Future[None] | None = None
 
     async def read(self, work: Work[T]) -> T:
+        with reachable():
+            return await self._read(work)
+
+    async def write(self, work: Work[T], *, bulk: bool = False) -> T:
+        with reachable():
+            return await self._write_any(work, bulk=bulk)
+
+    async def _read(self, work: Work[T]) -> T:
         conn = self._connection()
         try:
             return work(conn)
@@ -116,7 +131,7 @@ class SqliteDatabase:
             conn.rollback()  # end the snapshot, so later reads see later commits
         return await self._in_thread(self._read_in_thread, work)
 
-    async def write(self, work: Work[T], *, bulk: bool = False) -> T:
+    async def _write_any(self, work: Work[T], *, bulk: bool) -> T:
         if self._memory:
             return self._write(self._connection(), work)
         if not bulk and not self._writers.locked():
@@ -195,6 +210,35 @@ class SqliteDatabase:
             raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+@contextlib.contextmanager
+def reachable() -> Iterator[None]:
+    """Turn "the database cannot be reached or did not answer in time" into the core's
+    `DatabaseUnavailable`; every other database error (a constraint, a bug) passes."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError) as exc:
+        raise DatabaseUnavailable(
+            "the server cannot reach its database; try again shortly",
+            retry_after=RETRY_AFTER_S,
+            detail=f"{type(exc).__name__}: {_first_line(exc)}",
+        ) from exc
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise DatabaseUnavailable(
+            "the server lost its database connection; try again shortly",
+            retry_after=RETRY_AFTER_S,
+            detail=f"{type(exc).__name__}: {_first_line(exc)}",
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    # The driver's message names the host and the failure, never a password or a parameter.
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0][:200] if lines else type(cause).__name__
+
+
 def _is_busy(exc: OperationalError) -> bool:
     code = getattr(exc.orig, "sqlite_errorcode", None)
     return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
@@ -213,17 +257,30 @@ def pool_status(db: Database) -> dict[str, int]:
     }
 
 
-def connect(url: URL, *, pool_size: int = 10, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
-    """A `Database` for a URL from `parse_database_url` (no I/O until first use)."""
+def connect(
+    url: URL,
+    *,
+    pool_size: int = 10,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> Database:
+    """A `Database` for a URL from `parse_database_url` (no I/O until first use).
+
+    `timeout` (PostgreSQL) bounds each wait: connecting, waiting for a pooled connection and
+    each statement; past it the operation raises `DatabaseUnavailable` instead of hanging."""
     if pool_size < 1:
         raise ValueError("pool_size must be at least 1")
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
     if not is_sqlite(url):
         engine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=0,  # N workers x pool_size is the whole connection budget
+            pool_timeout=timeout,
             connect_args={
-                "timeout": CONNECT_TIMEOUT_S,
+                "timeout": timeout,
+                "command_timeout": timeout,
                 "server_settings": {"application_name": "ostiary"},
             },
         )

@@ -41,7 +41,10 @@ async def migrate(database_url: str) -> None:
     """Bring the database's schema to the newest revision; safe to run from many processes."""
     url = parse_database_url(database_url)
     create_sqlite_file(url)
-    db = connect(url, pool_size=1, busy_timeout_ms=MIGRATION_WAIT_MS)
+    # Waiting for another process's migration (its lock) is expected here, not a fault.
+    db = connect(
+        url, pool_size=1, busy_timeout_ms=MIGRATION_WAIT_MS, timeout=MIGRATION_WAIT_MS / 1000
+    )
     try:
         await upgrade(db)
     finally:

@@ -14,7 +14,7 @@ from ._audit import SqlAuditLog
 from ._clients import SqlClientStore
 from ._codes import SqlCodeStore
 from ._consents import SqlConsentStore
-from ._database import Database, connect, pool_status, sqlite_file_exists
+from ._database import DEFAULT_TIMEOUT_S, Database, connect, pool_status, sqlite_file_exists
 from ._keys import SqlKeyStore
 from ._migrate import current_revision, head_revision, upgrade
 from ._replay import SqlReplayStore
@@ -74,25 +74,34 @@ class SqlStore:
         await self.close()
 
 
-def open_store(database_url: str, *, pool_size: int = 10) -> StoreOpening:
+def open_store(
+    database_url: str, *, pool_size: int = 10, timeout: float = DEFAULT_TIMEOUT_S
+) -> StoreOpening:
     """A `SqlStore` on a migrated database (see `migrate`): `store = await open_store(url)`,
     or `async with open_store(url) as store:` to close it at the end of the block.
+
+    `pool_size` connections at most (PostgreSQL); `timeout` seconds bound each connect,
+    wait for a pooled connection and statement, past which an operation raises
+    `ostiary.oauth.errors.DatabaseUnavailable`.
 
     `sqlite:///:memory:` is migrated here, as it lives only as long as the store. Raises
     `RuntimeError` when the schema is not the one this version of Ostiary needs.
     """
     if pool_size < 1:
         raise ValueError("pool_size must be at least 1")
-    return StoreOpening(parse_database_url(database_url), pool_size=pool_size)
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    return StoreOpening(parse_database_url(database_url), pool_size=pool_size, timeout=timeout)
 
 
 class StoreOpening(Coroutine[Any, Any, SqlStore]):
     """What `open_store` returns: a coroutine (await it, or hand it to `asyncio.run`) that
     is also an async context manager (closing the store at the end of the block)."""
 
-    def __init__(self, url: URL, *, pool_size: int) -> None:
+    def __init__(self, url: URL, *, pool_size: int, timeout: float) -> None:
         self._url = url
         self._pool_size = pool_size
+        self._timeout = timeout
         self._store: SqlStore | None = None
         self._opening: Coroutine[Any, Any, SqlStore] | None = None  # made when first run
 
@@ -131,7 +140,7 @@ class StoreOpening(Coroutine[Any, Any, SqlStore]):
         url = self._url
         if not sqlite_file_exists(url):
             raise RuntimeError(f"no database at {url.database}: run `ostiary migrate` first")
-        db = connect(url, pool_size=self._pool_size)
+        db = connect(url, pool_size=self._pool_size, timeout=self._timeout)
         try:
             if is_sqlite_memory(url):
                 await upgrade(db)
