@@ -143,3 +143,30 @@ def authorize(
         else:
             return Journey(None, tuple(pages))
     raise AssertionError(f"more than {MAX_HOPS} hops: {[str(p.url) for p in pages]}")
+
+
+def obtain_code(
+    authorization_endpoint: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    username: str,
+    password: str,
+) -> tuple[str, Pkce]:
+    """Sign in and consent as `username`; the authorization code and its PKCE pair."""
+    pkce = Pkce.new()
+    url = authorization_url(
+        authorization_endpoint,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=secrets.token_urlsafe(8),
+        pkce=pkce,
+    )
+    with httpx.Client(timeout=10) as user_agent:
+        journey = authorize(
+            user_agent, url, redirect_uri=redirect_uri, username=username, password=password
+        )
+    assert journey.callback_url is not None, [page.text for page in journey.pages]
+    return dict(httpx.URL(journey.callback_url).params)["code"], pkce
