@@ -210,13 +210,35 @@ class SqliteDatabase:
             raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+# SQLite's OperationalError also means "no such table": only these say the file is out of
+# reach (held by another process past the busy timeout, unreadable, disk full).
+_SQLITE_UNAVAILABLE: Final = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_FULL,
+    }
+)
+
+
 @contextlib.contextmanager
 def reachable() -> Iterator[None]:
     """Turn "the database cannot be reached or did not answer in time" into the core's
     `DatabaseUnavailable`; every other database error (a constraint, a bug) passes."""
     try:
         yield
-    except (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError) as exc:
+    except OperationalError as exc:
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF not in _SQLITE_UNAVAILABLE:
+            raise
+        raise DatabaseUnavailable(
+            "the server cannot reach its database; try again shortly",
+            retry_after=RETRY_AFTER_S,
+            detail=f"{type(exc).__name__}: {_first_line(exc)}",
+        ) from exc
+    except (InterfaceError, PoolTimeout, OSError, TimeoutError) as exc:
         raise DatabaseUnavailable(
             "the server cannot reach its database; try again shortly",
             retry_after=RETRY_AFTER_S,
