@@ -281,6 +281,12 @@ PUBLIC_API: dict[str, frozenset[str]] = {
         {"CONTENT_ENCRYPTION_ALGORITHMS", "KEY_MANAGEMENT_ALGORITHMS", "MAX_RECIPIENTS"}
         | {"decrypt", "decrypt_json", "encrypt", "encrypt_json", "unverified_header"}
     ),
+    # docs/protect.md
+    "ostiary.protect": frozenset(
+        {"Claims", "Credentials", "IssuerMetadata", "ProtectMiddleware", "RemoteJWKSet"}
+        | {"ResourceServer", "require_scopes", "scopes_of"}
+        | {"ProtectError", "InvalidRequest", "InvalidToken", "InsufficientScope", "Unavailable"}
+    ),
 }
 
 
