@@ -394,6 +394,7 @@ def test_pool_size_must_be_positive() -> None:
 
 def test_public_names_are_pinned() -> None:
     assert sorted(ostiary.store.__all__) == [
+        "AuditFilter",
         "DEFAULT_DATABASE_URL",
         "SqlStore",
         "engine_url",

@@ -17,6 +17,7 @@ from ostiary.jose import JoseError
 
 from . import (
     apis_commands,
+    audit_commands,
     clients_commands,
     demo,
     jwt_commands,
@@ -34,6 +35,7 @@ COMMAND_GROUPS = (
     users_commands,
     keys_commands,
     jwt_commands,
+    audit_commands,
     demo,
 )
 

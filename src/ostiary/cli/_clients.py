@@ -11,7 +11,7 @@ from typing import Any, Final, cast
 from ostiary.jose import JoseError
 from ostiary.jose.jwk import JWKSet
 from ostiary.oauth.client_secrets import generate_client_secret, hash_client_secret
-from ostiary.oauth.models import AuthMethod, Client, TokenFormat
+from ostiary.oauth.models import AuditEvent, AuthMethod, Client, TokenFormat
 from ostiary.oauth.store import Store
 
 from ._console import fail, parse_json_object, printable, read_input, render_json
@@ -60,6 +60,21 @@ def create(args: argparse.Namespace) -> int:
 
     async def add(store: Store) -> None:
         await store.clients.add(client)
+        await store.audit.record(
+            AuditEvent(
+                event="client.created",
+                at=client.created_at,
+                client_id=client.client_id,
+                detail={
+                    "source": "cli",
+                    "name": client.name,
+                    "auth_method": client.auth_method,
+                    "grant_types": sorted(client.grant_types),
+                    "scope": " ".join(sorted(client.scopes)),
+                    "redirect_uris": list(client.redirect_uris),
+                },
+            )
+        )
 
     run_with_store(args, add, migrate_first=True)
     view = _describe(client)
@@ -167,7 +182,17 @@ def delete(args: argparse.Namespace) -> int:
     client_id: str = args.client_id
 
     async def delete(store: Store) -> bool:
-        return await store.clients.delete(client_id)
+        if not await store.clients.delete(client_id):
+            return False
+        await store.audit.record(
+            AuditEvent(
+                event="client.deleted",
+                at=int(time.time()),
+                client_id=client_id,
+                detail={"source": "cli"},
+            )
+        )
+        return True
 
     if not run_with_store(args, delete):
         fail(f"no client {client_id!r}")

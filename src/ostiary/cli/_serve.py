@@ -101,6 +101,18 @@ def _log_config(level: str) -> dict[str, Any]:
         "level": level.upper(),
         "propagate": False,
     }
+    # one bare JSON object per line, so log shippers can parse audit events as they are
+    config["formatters"]["ostiary_audit"] = {"format": "%(message)s"}
+    config["handlers"]["ostiary_audit"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "ostiary_audit",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["ostiary.audit"] = {
+        "handlers": ["ostiary_audit"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     return config
 
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 from ostiary.jose.jwk import JWK, JWKSet
 from ostiary.oauth.consent import ConsentRevocation, revoke_consent
 from ostiary.oauth.context import Context
-from ostiary.oauth.models import Consent, User
+from ostiary.oauth.models import AuditEvent, Consent, User
 from ostiary.oauth.store import Store
 from ostiary.server.passwords import MAX_PASSWORD_LENGTH, Argon2PasswordHasher
 from ostiary.server.routes_login import MAX_USERNAME_LENGTH
@@ -22,6 +22,7 @@ from ._console import fail, printable, read_input, render_json
 from ._durations import utc_datetime
 from ._server_settings import load_settings, run_with_store
 
+_CLI: Final = {"source": "cli"}  # audit detail: the change came from the command line
 MIN_PASSWORD_LENGTH: Final = 8  # NIST SP 800-63B §3.1.1.2: at least 8 characters
 
 
@@ -81,6 +82,9 @@ def create(args: argparse.Namespace) -> int:
             await store.users.add(user)
         except ValueError:  # another command added the same name in between
             fail(f"a user named {username!r} exists already")
+        await store.audit.record(
+            AuditEvent(event="user.created", at=user.created_at, user_id=user.user_id, detail=_CLI)
+        )
 
     run_with_store(args, add, migrate_first=True)
     if args.json:
@@ -114,7 +118,12 @@ def delete(args: argparse.Namespace) -> int:
 
     async def delete(store: Store) -> bool:
         user = await store.users.by_username(username)
-        return user is not None and await store.users.delete(user.user_id)
+        if user is None or not await store.users.delete(user.user_id):
+            return False
+        await store.audit.record(
+            AuditEvent(event="user.deleted", at=int(time.time()), user_id=user.user_id, detail=_CLI)
+        )
+        return True
 
     if not run_with_store(args, delete):
         fail(f"no user named {username!r}")

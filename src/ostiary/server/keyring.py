@@ -21,7 +21,7 @@ from typing import Final
 from ostiary.jose import JoseError, jwe
 from ostiary.jose.jwk import JWK, JWKSet
 from ostiary.oauth.errors import TemporarilyUnavailable
-from ostiary.oauth.models import SigningKey
+from ostiary.oauth.models import AuditEvent, SigningKey
 from ostiary.oauth.store import Store
 
 from .key_secret import derive_key
@@ -120,6 +120,13 @@ async def ensure_signing_key(store: Store, secret: bytes, alg: str, now: int) ->
     if current is None and not pending:
         current = generate_signing_key(alg, secret, now=now, activates_at=now)
         await store.keys.add(current)
+        await store.audit.record(
+            AuditEvent(
+                event="key.created",
+                at=now,
+                detail={"kid": current.kid, "alg": current.alg, "activates_at": now},
+            )
+        )
         # several processes may start at once: all settle on the same winner
         current = select_signing_key(await store.keys.list(), now) or current
     if current is None:  # only a key that is not active yet: it was put there on purpose
@@ -147,14 +154,34 @@ async def rotate(
     new = generate_signing_key(alg, secret, now=now, activates_at=now + overlap)
     # first publish the new key, then retire the old ones: there is always a key that signs
     await store.keys.add(new)
+    retired: list[str] = []
     for row in await store.keys.list():
         if row.kid == new.kid:
             continue
         if row.retires_at is None or row.retires_at > new.activates_at:
             retires_at = max(new.activates_at, row.activates_at)
-            await store.keys.update(
-                replace(row, retires_at=retires_at, expires_at=retires_at + access_token_ttl)
+            expires_at = retires_at + access_token_ttl
+            await store.keys.update(replace(row, retires_at=retires_at, expires_at=expires_at))
+            retired.append(row.kid)
+            await store.audit.record(
+                AuditEvent(
+                    event="key.retired",
+                    at=now,
+                    detail={"kid": row.kid, "retires_at": retires_at, "expires_at": expires_at},
+                )
             )
+    await store.audit.record(
+        AuditEvent(
+            event="key.rotated",
+            at=now,
+            detail={
+                "kid": new.kid,
+                "alg": new.alg,
+                "activates_at": new.activates_at,
+                "replaces": retired,
+            },
+        )
+    )
     return new
 
 

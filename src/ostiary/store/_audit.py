@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.engine import RowMapping
 
 from ostiary.oauth.models import AuditEvent
@@ -21,6 +22,17 @@ logger: Final = logging.getLogger("ostiary.audit")
 
 _RECORD: Final = insert(audit_events)
 _TAIL: Final = select(audit_events).order_by(audit_events.c.id.desc()).limit(bindparam("p_limit"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditFilter:
+    """Which events to read: every field that is set must match.
+
+    `event` matches the name itself or its family: "login" matches "login.failed" too."""
+
+    event: str | None = None
+    client_id: str | None = None
+    user_id: str | None = None
 
 
 class SqlAuditLog:
@@ -51,6 +63,35 @@ class SqlAuditLog:
         params = {"p_limit": limit}
         rows = await self._db.read(lambda conn: conn.execute(_TAIL, params).mappings().all())
         return [_event(row) for row in reversed(rows)]
+
+    async def read(
+        self,
+        *,
+        after: int | None = None,
+        limit: int = 50,
+        where: AuditFilter | None = None,
+    ) -> Sequence[tuple[int, AuditEvent]]:
+        """Events with their row ids, oldest first: the newest `limit` ones, or with `after`
+        the first `limit` ones whose id is greater (to follow the log)."""
+        if limit <= 0:
+            return []
+        query = select(audit_events)
+        where = where or AuditFilter()
+        if where.event is not None:
+            family = audit_events.c.event.startswith(where.event + ".", autoescape=True)
+            query = query.where(or_(audit_events.c.event == where.event, family))
+        if where.client_id is not None:
+            query = query.where(audit_events.c.client_id == where.client_id)
+        if where.user_id is not None:
+            query = query.where(audit_events.c.user_id == where.user_id)
+        if after is not None:
+            query = query.where(audit_events.c.id > after).order_by(audit_events.c.id)
+        else:
+            query = query.order_by(audit_events.c.id.desc())
+        query = query.limit(limit)
+        rows = await self._db.read(lambda conn: conn.execute(query).mappings().all())
+        ordered = rows if after is not None else list(reversed(rows))
+        return [(int(row["id"]), _event(row)) for row in ordered]
 
 
 def _event(row: RowMapping) -> AuditEvent:
