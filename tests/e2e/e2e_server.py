@@ -200,11 +200,17 @@ class OstiaryServer:
 
 
 def start_server(
-    backend: str, folder: Path, settings: Mapping[str, str], *, name: str = "serve"
+    backend: str,
+    folder: Path,
+    settings: Mapping[str, str],
+    *,
+    name: str = "serve",
+    args: Sequence[str] = (),
 ) -> OstiaryServer:
     """Start `ostiary serve` in `folder` and wait until its metadata answers.
 
-    `name` tells the log files of several servers sharing one folder apart.
+    `name` tells the log files of several servers sharing one folder apart; `args` are more
+    `ostiary serve` options (`--workers 2`).
     """
     if not SCRIPT.exists():
         raise ServerFailed(f"the ostiary console script is not installed ({SCRIPT})")
@@ -220,7 +226,7 @@ def start_server(
         )
         with server.log_path.open("wb") as log:
             server.process = subprocess.Popen(
-                [str(SCRIPT), "serve", "--host", HOST, "--port", str(server.port)],
+                [str(SCRIPT), "serve", "--host", HOST, "--port", str(server.port), *args],
                 cwd=folder,
                 env=server.env,
                 stdin=subprocess.DEVNULL,

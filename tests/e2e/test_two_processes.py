@@ -8,14 +8,29 @@ and reuse at either revokes the family everywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from e2e_server import SCOPES, CallbackServer, OstiaryServer, Person, start_server, stop_server
+from e2e_server import (
+    SCOPES,
+    CallbackServer,
+    OstiaryServer,
+    Person,
+    postgres_database,
+    postgres_unreachable,
+    start_server,
+    stop_server,
+)
 from e2e_user_agent import Pkce, authorization_url, authorize, obtain_code
+
+from ostiary.jose import jwt
 
 TIMEOUT = 10
 
@@ -231,3 +246,85 @@ def test_racing_refreshes_of_one_token(
     won = assert_one_winner(race(processes, confidential_client, form))
     # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family
     assert_family_revoked(processes, confidential_client, won)
+
+
+# -- `--workers`, and a key rotation reaching every process --------------------------------
+
+KEY_REFRESH_INTERVAL = 1  # OSTIARY_KEY_REFRESH_INTERVAL of these servers
+ROTATION_BOUND = 10 * KEY_REFRESH_INTERVAL + 5  # generous: the machine is shared
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rpartition(")")[2].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def signing_kid(process: OstiaryServer, client: dict[str, Any]) -> str:
+    issued = token_request(
+        f"{process.base_url}/token", client, grant_type="client_credentials", scope="read"
+    )
+    assert issued.status_code == 200, issued.text
+    kid: str = jwt.unverified_header(issued.json()["access_token"])["kid"]
+    return kid
+
+
+def published_kids(process: OstiaryServer) -> set[str]:
+    keys = httpx.get(f"{process.base_url}/jwks.json", timeout=TIMEOUT).json()["keys"]
+    return {key["kid"] for key in keys}
+
+
+def test_workers_and_a_second_process_follow_a_key_rotation(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.skip(f"{reason}; CI starts it (.ci/run)")
+    folder = tmp_path_factory.mktemp("ostiary-rotation")
+    with postgres_database() as url:
+        settings = {
+            "OSTIARY_DATABASE_URL": url,
+            "OSTIARY_KEY_REFRESH_INTERVAL": str(KEY_REFRESH_INTERVAL),
+            "OSTIARY_ISSUER": "http://127.0.0.1:1",  # one issuer for both, as behind a proxy
+        }
+        pool = start_server("postgresql", folder, settings, name="workers", args=["--workers", "2"])
+        single = None
+        try:
+            assert pool.process is not None
+            assert len(children(pool.process.pid)) >= 2, pool.log_tail()
+            single = start_server("postgresql", folder, settings, name="single")
+            client = single.create_client(
+                name="Rotation Job", grant_types="client_credentials", scopes="read"
+            )
+            old = {signing_kid(p, client) for p in (pool, single)}
+            assert len(old) == 1, old
+
+            rotated = single.ostiary("keys", "rotate", "--overlap", "0", "--json")
+            assert rotated.returncode == 0, rotated.stderr
+            new = json.loads(rotated.stdout)["kid"]
+
+            # every process publishes and signs with the new key within the refresh interval
+            deadline = time.monotonic() + ROTATION_BOUND
+            pending = {"pool", "single"}
+            while pending and time.monotonic() < deadline:
+                for label, process in (("pool", pool), ("single", single)):
+                    kids = {signing_kid(process, client) for _ in range(4)}  # both workers
+                    if kids == {new} and new in published_kids(process):
+                        pending.discard(label)
+                time.sleep(0.2)  # bounded polling: the bound is the point of the test
+            assert not pending, f"still signing with the old key: {pending}"
+        finally:
+            if single is not None:
+                stop_server(single)
+            stop_server(pool)
+        assert pool.process is not None and pool.process.returncode == 0, pool.log_tail()
+        assert children(pool.process.pid) == []
+        for process in (pool, single):
+            assert process is not None
+            assert "Traceback (most recent call last)" not in process.log(), process.log_tail()

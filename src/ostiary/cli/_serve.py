@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
+import logging.config
+import os
 import socket
 import time
+from pathlib import Path
 from typing import Any, Final
 
 import uvicorn
+from pydantic import SecretStr
+from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from ostiary.oauth.store import Store
@@ -24,30 +30,70 @@ from ._server_settings import load_settings, run_with_store
 log = logging.getLogger("ostiary.serve")
 
 GRACEFUL_SHUTDOWN: Final = 10  # seconds for requests in flight after SIGTERM
+# How `--workers` hands each worker the settings its parent resolved (flags, file, port).
+WORKER_SETTINGS: Final = "OSTIARY_SERVE_WORKER_SETTINGS"
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = load_settings(args, host=args.host, port=args.port)
+    settings = load_settings(args, host=args.host, port=args.port, workers=args.workers)
     sock = _listen(settings.host, settings.port)
     if settings.port == 0:  # the issuer names the port the system picked
-        settings = load_settings(args, host=args.host, port=sock.getsockname()[1])
+        settings = load_settings(
+            args, host=args.host, port=sock.getsockname()[1], workers=args.workers
+        )
     try:
         _prepare(args, settings)
-        config = uvicorn.Config(
-            create_app(settings),
-            log_config=_log_config(args.log_level),
-            log_level=args.log_level,
-            access_log=args.access_log,
-            lifespan="on",
-            server_header=False,  # no product banner for scanners
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-        )
+        options: dict[str, Any] = {
+            "log_config": _log_config(args.log_level),
+            "log_level": args.log_level,
+            "access_log": args.access_log,
+            "lifespan": "on",
+            "server_header": False,  # no product banner for scanners
+            "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN,
+        }
+        logging.config.dictConfig(options["log_config"])  # before uvicorn's, for this line
         log.info("%s", first_log_line(settings, sock))
-        server = uvicorn.Server(config)
+        if settings.workers > 1:
+            return _serve_workers(settings, sock, options)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
         server.run(sockets=[sock])
     finally:
         sock.close()
     return 0 if server.started else 1
+
+
+def _serve_workers(settings: Settings, sock: socket.socket, options: dict[str, Any]) -> int:
+    """`settings.workers` processes accepting on one socket, restarted if one dies.
+
+    Each worker is a fresh interpreter (multiprocessing's spawn: no state is shared by
+    accident) that rebuilds the app from the settings this process resolved."""
+    os.environ[WORKER_SETTINGS] = json.dumps(_worker_settings(settings))
+    # uvicorn's own supervisor: it starts, watches, restarts and stops the workers
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=settings.workers,
+        fd=sock.fileno(),
+        **options,
+    )
+    return 0
+
+
+def worker_app() -> Starlette:
+    """The app of one `--workers` process, from the settings its parent resolved."""
+    return create_app(Settings(**json.loads(os.environ[WORKER_SETTINGS])))
+
+
+def _worker_settings(settings: Settings) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, value in settings.model_dump(exclude={"config"}).items():
+        if isinstance(value, SecretStr):
+            values[name] = value.get_secret_value()
+        elif isinstance(value, Path):
+            values[name] = str(value)
+        else:
+            values[name] = value
+    return values
 
 
 def first_log_line(settings: Settings, sock: socket.socket) -> str:

@@ -30,6 +30,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog="""examples:
   ostiary serve                                   # http://127.0.0.1:8000, ./ostiary.db
   ostiary serve --port 9000 --config ostiary.toml
+  ostiary serve --workers 4                       # four processes on one port
   OSTIARY_ISSUER=https://auth.example OSTIARY_DATABASE_URL=postgresql://auth@db:5432/auth \\
       ostiary serve --host 0.0.0.0 --port 8000    # behind a TLS-terminating proxy
 
@@ -37,6 +38,12 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1; OSTIARY_HOST)")
     parser.add_argument("--port", type=_port, help="port to listen on (default 8000; OSTIARY_PORT)")
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes that share the port (default 1; OSTIARY_WORKERS); with PostgreSQL, "
+        "they and every other process on the same database act as one server",
+    )
     parser.add_argument(
         "--log-level", choices=_LOG_LEVELS, default="info", help="log detail (default info)"
     )
@@ -60,6 +67,12 @@ def _add_migrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_serve", "migrate_database"))
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 to 64)")
+    return int(text)
 
 
 def _port(text: str) -> int:

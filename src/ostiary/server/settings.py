@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     # PostgreSQL: each connect, wait for a pooled connection and statement; past it, 503
     database_timeout: float = Field(default=5.0, gt=0, le=300)
     database_pool_size: int = Field(default=10, ge=1, le=1000)  # connections per process
+    workers: int = Field(default=1, ge=1, le=64)  # `ostiary serve` processes on one port
 
     @classmethod
     def settings_customise_sources(
