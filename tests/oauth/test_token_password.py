@@ -9,6 +9,7 @@ import pytest
 from core_context import PASSWORD, ClientFactory, Clock, UserFactory
 from token_requests import basic, confidential_client, snapshot, token_request
 
+from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.context import Context
 from ostiary.oauth.grants.password import throttle_key
 from ostiary.oauth.memory import MemoryStore
@@ -207,7 +208,55 @@ async def test_counters_are_the_login_pages(clock: Clock) -> None:
     from ostiary.server.throttle import LoginThrottle
 
     store = MemoryStore()
-    login = LoginThrottle(store=store.throttle, max_failures=5, window=900)
+    login = LoginThrottle(store=store.throttle, config=ServerConfig(issuer="https://as.example"))
     await login.record_failure("Alice", "192.0.2.7", now=clock.now)
     for key in (throttle_key("user", "alice"), throttle_key("address", "192.0.2.7")):
         assert await store.throttle.count(key, now=clock.now, window=900) == 1
+
+
+async def test_parallel_guesses_at_many_usernames_from_one_address_are_throttled(
+    ctx: Context, client_factory: ClientFactory, user_factory: UserFactory
+) -> None:
+    """The address is charged before the password check too, not checked then counted."""
+    client, secret = await legacy_client(client_factory)
+    await user_factory("alice")
+    responses = await asyncio.gather(
+        *(
+            call(ctx, client, secret, username=f"user{n}", password="x", address="203.0.113.9")
+            for n in range(20)
+        )
+    )
+    errors = [response.body["error"] for response in responses]
+    assert errors.count("invalid_grant") == ctx.config.login_max_failures
+    assert errors.count("slow_down") == 20 - ctx.config.login_max_failures
+
+
+async def test_backoff_doubles_with_each_failure_past_the_budget(
+    ctx: Context, client_factory: ClientFactory, user_factory: UserFactory, clock: Clock
+) -> None:
+    client, secret = await legacy_client(client_factory)
+    await user_factory("alice")
+    window = ctx.config.login_window
+    for _ in range(ctx.config.login_max_failures):
+        expect(await call(ctx, client, secret, username="alice", password="x"), "invalid_grant")
+    for doubling in range(3):
+        wait = window * 2**doubling
+        refused = await call(ctx, client, secret, username="alice", password=PASSWORD)
+        expect(refused, "slow_down", 429)
+        assert int(refused.headers["Retry-After"]) == wait
+        clock.advance(wait - 1)
+        expect(await call(ctx, client, secret, username="alice", password="x"), "slow_down", 429)
+        clock.advance(1)
+        expect(await call(ctx, client, secret, username="alice", password="x"), "invalid_grant")
+    # it keeps doubling up to the cap, and stays there
+    waits = []
+    for _ in range(10):
+        refused = await call(ctx, client, secret, username="alice", password=PASSWORD)
+        waits.append(int(refused.headers["Retry-After"]))
+        clock.advance(waits[-1])
+        expect(await call(ctx, client, secret, username="alice", password="x"), "invalid_grant")
+    assert waits == [min(window * 2**n, ctx.config.login_backoff_cap) for n in range(3, 13)], waits
+    refused = await call(ctx, client, secret, username="alice", password=PASSWORD)
+    assert int(refused.headers["Retry-After"]) == ctx.config.login_backoff_cap
+    clock.advance(ctx.config.login_backoff_cap)
+    assert (await call(ctx, client, secret, username="alice", password=PASSWORD)).status == 200

@@ -684,6 +684,17 @@ async def test_throttle_counts_inside_the_window(store: Store) -> None:
     assert await store.throttle.count("nobody", now=NOW, window=60) == 0
 
 
+async def test_throttle_recent_and_forgive(store: Store) -> None:
+    assert await store.throttle.recent("user:carol", now=NOW, window=60) == (0, None)
+    await store.throttle.hit("user:carol", now=NOW, window=60)
+    await store.throttle.hit("user:carol", now=NOW + 10, window=60)
+    assert await store.throttle.recent("user:carol", now=NOW + 10, window=60) == (2, NOW + 10)
+    await store.throttle.forgive("user:carol", at=NOW + 10)
+    assert await store.throttle.recent("user:carol", now=NOW + 10, window=60) == (1, NOW)
+    await store.throttle.forgive("user:carol", at=NOW + 10)  # nothing left at that time
+    assert await store.throttle.recent("user:carol", now=NOW + 60, window=60) == (0, None)
+
+
 async def test_throttle_reset(store: Store) -> None:
     await store.throttle.hit("user:alice", now=NOW, window=60)
     await store.throttle.hit("user:bob", now=NOW, window=60)

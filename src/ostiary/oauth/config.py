@@ -24,7 +24,8 @@ class ServerConfig:
     key_rotation_overlap: int = 24 * 3600  # a new key is published this long before it signs
     default_audience: str | None = None  # `aud` when no resource is asked; default: issuer
     login_max_failures: int = 5  # per user and per address, inside `login_window`
-    login_window: int = 15 * 60
+    login_window: int = 15 * 60  # also the first back-off wait past the budget
+    login_backoff_cap: int = 24 * 3600  # the longest wait; failures are remembered this long
     max_request_size: int = 64 * 1024
     scope_descriptions: dict[str, str] = field(default_factory=lambda: dict(SCOPE_DESCRIPTIONS))
 

@@ -343,6 +343,15 @@ class MemoryThrottleStore:
     async def count(self, key: str, *, now: int, window: int) -> int:
         return sum(1 for t in self._hits.get(key, []) if t > now - window)
 
+    async def recent(self, key: str, *, now: int, window: int) -> tuple[int, int | None]:
+        hits = [t for t in self._hits.get(key, []) if t > now - window]
+        return len(hits), max(hits, default=None)
+
+    async def forgive(self, key: str, *, at: int) -> None:
+        hits = self._hits.get(key, [])
+        if at in hits:
+            hits.remove(at)
+
     async def reset(self, key: str) -> None:
         self._hits.pop(key, None)
 

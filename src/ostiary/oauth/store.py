@@ -146,6 +146,12 @@ class ThrottleStore(Protocol):
         """Record one failure for `key`; return failures within the last `window` seconds."""
 
     async def count(self, key: str, *, now: int, window: int) -> int: ...
+    async def recent(self, key: str, *, now: int, window: int) -> tuple[int, int | None]:
+        """Failures within the last `window` seconds, and when the latest was (None: none)."""
+
+    async def forgive(self, key: str, *, at: int) -> None:
+        """Remove one failure of `key` recorded at `at`, if there is one."""
+
     async def reset(self, key: str) -> None: ...
 
 

@@ -200,11 +200,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             cookies=cookies,
             csrf=CsrfProtection(secret, cookies, issuer=config.issuer),
             pages=options.pages,
-            throttle=LoginThrottle(
-                store=store.throttle,
-                max_failures=config.login_max_failures,
-                window=config.login_window,
-            ),
+            throttle=LoginThrottle(store=store.throttle, config=config),
         )
         yield
 

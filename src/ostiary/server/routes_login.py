@@ -19,7 +19,7 @@ from ostiary.oauth.authorize import AuthorizationRedirectError, AuthorizationReq
 from ostiary.oauth.errors import InvalidRequest, OAuthError
 from ostiary.oauth.models import AuditEvent, User
 
-from . import render
+from . import metrics, render
 from .forms import Params, form_params, single
 from .routes_authorize import (
     ExpiredForm,
@@ -131,13 +131,13 @@ async def _authenticate(
     now = rt.now()
     address = client_address(request)
     store = rt.ctx.store
-    if await rt.throttle.is_blocked(username, address, now=now) or not (
-        await rt.throttle.take_attempt(username, now=now)
-    ):
+    wait = await rt.throttle.take_attempt(username, address, now=now)
+    if wait:
         await store.audit.record(
             AuditEvent(event="login.throttled", at=now, address=address, detail={})
         )
-        return Refusal(429, TOO_MANY, {"Retry-After": str(rt.throttle.window)})
+        metrics.count_rate_limited("login")
+        return Refusal(429, TOO_MANY, {"Retry-After": str(wait)})
     user = await store.users.by_username(username)
     if user is None:
         # the same Argon2id work as a real check: timing does not reveal unknown usernames
@@ -146,7 +146,6 @@ async def _authenticate(
     else:
         ok = await run_in_threadpool(rt.passwords.verify, user.password_hash, password)
     if not ok or user is None:
-        await rt.throttle.record_address_failure(address, now=now)
         await store.audit.record(
             AuditEvent(
                 event="login.failed",
@@ -157,7 +156,7 @@ async def _authenticate(
             )
         )
         return Refusal(400, WRONG_CREDENTIALS)
-    await rt.throttle.record_success(username)
+    await rt.throttle.record_success(username, address, now=now)
     await store.audit.record(
         AuditEvent(event="login.succeeded", at=now, user_id=user.user_id, address=address)
     )

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     session_ttl: int = Field(default=8 * 3600, gt=0)  # the browser login session
     login_max_failures: int = Field(default=5, gt=0)
     login_window: int = Field(default=15 * 60, gt=0)
+    login_backoff_cap: int = Field(default=24 * 3600, gt=0)
     max_request_size: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     metrics_token: SecretStr | None = None  # when set, GET /metrics needs it as a bearer token
     health_timeout: float = Field(default=2.0, gt=0, le=60)  # /health waits this long for the db
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
                 default_audience=self.default_audience,
                 login_max_failures=self.login_max_failures,
                 login_window=self.login_window,
+                login_backoff_cap=self.login_backoff_cap,
                 max_request_size=self.max_request_size,
             )
         except ValueError as exc:

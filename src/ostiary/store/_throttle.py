@@ -24,6 +24,16 @@ _HIT: Final = insert(throttle_hits)
 _COUNT: Final = select(func.count()).where(
     _h.key == bindparam("p_key"), _h.at > bindparam("p_since")
 )
+_RECENT: Final = select(func.count(), func.max(_h.at)).where(
+    _h.key == bindparam("p_key"), _h.at > bindparam("p_since")
+)
+_FORGIVE: Final = delete(throttle_hits).where(
+    _h.id
+    == select(_h.id)
+    .where(_h.key == bindparam("p_key"), _h.at == bindparam("p_at"))
+    .limit(1)
+    .scalar_subquery()
+)
 _RESET: Final = delete(throttle_hits).where(_h.key == bindparam("p_key"))
 
 
@@ -52,6 +62,18 @@ class SqlThrottleStore:
             return 0
         params = {"p_key": key, "p_since": now - window}
         return await self._db.read(lambda conn: int(conn.scalar(_COUNT, params) or 0))
+
+    async def recent(self, key: str, *, now: int, window: int) -> tuple[int, int | None]:
+        if not is_storable(key):
+            return 0, None
+        params = {"p_key": key, "p_since": now - window}
+        row = await self._db.read(lambda conn: conn.execute(_RECENT, params).one())
+        return int(row[0] or 0), None if row[1] is None else int(row[1])
+
+    async def forgive(self, key: str, *, at: int) -> None:
+        if is_storable(key):
+            params = {"p_key": key, "p_at": at}
+            await self._db.write(lambda conn: conn.execute(_FORGIVE, params))
 
     async def reset(self, key: str) -> None:
         if is_storable(key):

@@ -13,6 +13,7 @@ import hashlib
 import unicodedata
 from typing import Any, Final
 
+from .. import throttling
 from ..context import Context
 from ..errors import InvalidGrant, InvalidRequest, SlowDown, UnauthorizedClient
 from ..models import AuditEvent
@@ -59,15 +60,10 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
     keys = [throttle_key("user", username.casefold())]
     if request.address:
         keys.append(throttle_key("address", request.address))
-    # The user's budget is charged before the slow hash: checked first and counted after,
-    # a burst of parallel guesses would all be tried. A success gives the attempt back.
-    attempts = await ctx.store.throttle.hit(keys[0], now=now, window=config.login_window)
-    if attempts > config.login_max_failures:
-        raise SlowDown("too many failed attempts; try again later", retry_after=60)
-    for key in keys[1:]:
-        failures = await ctx.store.throttle.count(key, now=now, window=config.login_window)
-        if failures >= config.login_max_failures:
-            raise SlowDown("too many failed attempts; try again later", retry_after=60)
+    # Charged before the slow hash (see `throttling`); a success gives the attempt back.
+    wait = await throttling.take_attempt(ctx.store.throttle, keys, now=now, config=config)
+    if wait:
+        raise SlowDown("too many failed attempts; try again later", retry_after=wait)
     user = await ctx.store.users.by_username(username)
     if user is None:
         # Spend what a real check spends, so timing does not tell which usernames exist.
@@ -78,8 +74,6 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
         # Password hashing is deliberately slow: keep it off the event loop.
         verified = await asyncio.to_thread(ctx.passwords.verify, user.password_hash, password)
     if user is None or not verified:
-        for key in keys[1:]:  # the user's key was charged above
-            await ctx.store.throttle.hit(key, now=now, window=config.login_window)
         await ctx.store.audit.record(
             AuditEvent(
                 event="login.failed",
@@ -92,6 +86,8 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
         )
         raise InvalidGrant("the username or password is wrong")
     await ctx.store.throttle.reset(keys[0])
+    for key in keys[1:]:  # the address keeps its failures, not this success
+        await throttling.forgive(ctx.store.throttle, key, now=now)
     grant_id = new_token_value(16)
     refresh_value = None
     if may_refresh(client):
