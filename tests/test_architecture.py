@@ -276,7 +276,9 @@ PUBLIC_API: dict[str, frozenset[str]] = {
         {"SIGNATURE_ALGORITHMS", "sign", "sign_json", "unverified_header", "verify"}
         | {"verify_json", "verify_json_detailed"}
     ),
-    "ostiary.jose.jwt": frozenset({"decode", "encode", "unverified_header", "validate_claims"}),
+    "ostiary.jose.jwt": frozenset(
+        {"decode", "decode_with_embedded_key", "encode", "unverified_header", "validate_claims"}
+    ),
     "ostiary.jose.jwe": frozenset(
         {"CONTENT_ENCRYPTION_ALGORITHMS", "KEY_MANAGEMENT_ALGORITHMS", "MAX_RECIPIENTS"}
         | {"decrypt", "decrypt_json", "encrypt", "encrypt_json", "unverified_header"}

@@ -355,6 +355,13 @@ async def test_refresh_expiry_boundary(owners: Store, delta: int, live: bool) ->
     assert (found is not None) is live
 
 
+async def test_refresh_bound_to_a_dpop_key_round_trips(owners: Store) -> None:
+    bound = make_refresh(jkt="0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
+    await owners.tokens.add_refresh(bound)
+    assert await owners.tokens.peek_refresh("rt-1") == bound
+    assert (await owners.tokens.find_refresh("rt-1", now=NOW)) == bound
+
+
 async def test_client_credentials_refresh_has_no_user(owners: Store) -> None:
     token = make_refresh(user_id=None, resources=(), scope=frozenset())
     await owners.tokens.add_refresh(token)

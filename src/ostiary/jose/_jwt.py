@@ -20,11 +20,13 @@ from ._errors import (
     MalformedToken,
     MissingClaim,
 )
-from ._json import dumps, loads_claims
+from ._header import check_crit
+from ._json import dumps, loads_claims, loads_object
 from ._jwa import SIGNATURE_ALGORITHMS
 from ._jwk import JWK, JWKSet, KeyInput, coerce_keys
 from ._jws import (
     _HEADER_CACHE,
+    _UNDERSTOOD,
     _algorithm,
     _signing_algorithm,
     _signing_key,
@@ -322,6 +324,57 @@ def _check_audience(claims: Mapping[str, Any], audience: str | Collection[str] |
     accepted = (audience,) if isinstance(audience, str) else audience
     if not any(value in accepted for value in values):
         raise InvalidAudience("the token's audience is not accepted", claim="aud")
+
+
+# A proof-of-possession JWT is small: a header with one public key, and a few claims.
+MAX_EMBEDDED_KEY_TOKEN_SIZE: Final = 16 * 1024
+
+
+def decode_with_embedded_key(
+    token: str | bytes,
+    *,
+    algorithms: Sequence[str],
+    typ: str,
+    leeway: float = 0,
+    now: float | None = None,
+    max_size: int = MAX_EMBEDDED_KEY_TOKEN_SIZE,
+) -> tuple[dict[str, Any], JWK]:
+    """Verify a JWT with the public key in its own `jwk` header; return the claims and the key.
+
+    The one explicit opt-in to a key carried by the token (refused everywhere else): for
+    proof-of-possession JWTs such as RFC 9449 DPoP proofs, whose point is that the sender
+    holds that key. A valid signature shows only that the token was made with the key; the
+    caller decides whether the key (its thumbprint) is the right one. `jku` and `x5u` stay
+    refused, the key must be public and asymmetric, and `typ` is required. `exp` is optional.
+    """
+    check_algorithms(algorithms)
+    if leeway < 0:
+        raise ValueError("leeway must not be negative")
+    protected, encoded, sig_text = split_compact(token, max_size)
+    header = loads_object(b64decode(protected, "protected header"), "protected header")
+    alg = header.get("alg")
+    if not isinstance(alg, str):
+        raise InvalidHeader("the header has no 'alg' string")
+    check_crit(header, _UNDERSTOOD)
+    for name in ("jku", "x5u", "b64"):
+        if name in header:
+            raise InvalidHeader(f"header parameter {name!r} is refused here")
+    for name in ("kid", "typ", "cty"):
+        if name in header and not isinstance(header[name], str):
+            raise InvalidHeader(f"header parameter {name!r} must be a string")
+    members = header.get("jwk")
+    if not isinstance(members, dict):
+        raise InvalidHeader("the header has no 'jwk' object with the signing key")
+    key = JWK.from_dict(members)
+    if key.is_private or key.is_symmetric:
+        raise InvalidHeader("the 'jwk' header must hold a public asymmetric key")
+    impl = _algorithm(alg, algorithms)
+    signature = b64decode(sig_text, "signature")
+    verify_signature(impl, key, header, f"{protected}.{encoded}".encode("ascii"), signature)
+    _check_typ(header.get("typ"), typ)
+    claims = loads_claims(b64decode(encoded, "payload"), "claims set")
+    _validate(claims, None, None, None, leeway, (), False, None, now)
+    return claims, key
 
 
 def unverified_header(token: str | bytes, *, max_size: int = MAX_TOKEN_SIZE) -> dict[str, Any]:

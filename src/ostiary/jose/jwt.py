@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ._jwt import decode, encode, unverified_header, validate_claims
+from ._jwt import decode, decode_with_embedded_key, encode, unverified_header, validate_claims
 
-__all__ = ["decode", "encode", "unverified_header", "validate_claims"]
+__all__ = ["decode", "decode_with_embedded_key", "encode", "unverified_header", "validate_claims"]

@@ -53,6 +53,7 @@ async def issue_access_token(
     audience: Sequence[str],
     grant_id: str | None,
     auth_time: int | None = None,
+    jkt: str | None = None,
 ) -> AccessToken:
     """Mint an access token in the client's format and record it when the server must find it.
 
@@ -66,7 +67,9 @@ async def issue_access_token(
         token_id = hash_token(value)
     else:
         token_id = new_token_value(16)
-        value = await _sign(ctx, client, subject, scope, aud, now, expires_at, token_id, auth_time)
+        value = await _sign(
+            ctx, client, subject, scope, aud, now, expires_at, token_id, auth_time, jkt
+        )
     if client.token_format == "opaque" or grant_id is not None:
         await ctx.store.tokens.add_access(
             IssuedAccessToken(
@@ -79,7 +82,7 @@ async def issue_access_token(
                 audience=aud,
                 issued_at=now,
                 expires_at=expires_at,
-                extra={"auth_time": auth_time} if auth_time else {},
+                extra=_extra(auth_time, jkt),
             )
         )
     return AccessToken(
@@ -103,6 +106,7 @@ async def _sign(  # noqa: PLR0917 - private, called once
     expires_at: int,
     jti: str,
     auth_time: int | None,
+    jkt: str | None,
 ) -> str:
     # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; §2.2.3: scope.
     claims: dict[str, Any] = {
@@ -118,8 +122,19 @@ async def _sign(  # noqa: PLR0917 - private, called once
         claims["scope"] = format_scope(scope)
     if auth_time:
         claims["auth_time"] = auth_time
+    if jkt is not None:
+        claims["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1
     key = await ctx.keys.signing_key()
     return jwt.encode(claims, key, alg=key.alg or ctx.config.signing_alg, headers=_HEADERS)
+
+
+def _extra(auth_time: int | None, jkt: str | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if auth_time:
+        extra["auth_time"] = auth_time
+    if jkt is not None:
+        extra["cnf"] = {"jkt": jkt}
+    return extra
 
 
 def is_jwt(token: str) -> bool:

@@ -27,6 +27,8 @@ class ServerConfig:
     login_window: int = 15 * 60  # also the first back-off wait past the budget
     login_backoff_cap: int = 24 * 3600  # the longest wait; failures are remembered this long
     max_request_size: int = 64 * 1024
+    # RFC 9449 §8: when set, DPoP proofs at the token endpoint must carry a nonce MACed by it.
+    dpop_nonce_secret: bytes | None = field(default=None, repr=False)
     scope_descriptions: dict[str, str] = field(default_factory=lambda: dict(SCOPE_DESCRIPTIONS))
 
     def __post_init__(self) -> None:

@@ -118,3 +118,21 @@ class ConsentRequired(OAuthError):
     """OpenID Connect Core §3.1.2.6: `prompt=none`, and the user has not consented yet."""
 
     error = "consent_required"
+
+
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is missing where needed, malformed, or does not fit."""
+
+    error = "invalid_dpop_proof"
+    redirectable = False
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 §8: the server wants a proof with this nonce, sent in a `DPoP-Nonce` header."""
+
+    error = "use_dpop_nonce"
+    redirectable = False
+
+    def __init__(self, nonce: str) -> None:
+        super().__init__("the DPoP proof must carry the nonce from the DPoP-Nonce header")
+        self.nonce = nonce

@@ -97,6 +97,11 @@ async def _introspect_opaque(token_hash: str, ctx: Context) -> dict[str, Any] | 
     auth_time = record.extra.get("auth_time")
     if isinstance(auth_time, int) and auth_time:
         body["auth_time"] = auth_time
+    cnf = record.extra.get("cnf")
+    if isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str):
+        # RFC 9449 §6.2: the resource server must know the token is DPoP-bound
+        body["cnf"] = {"jkt": cnf["jkt"]}
+        body["token_type"] = "DPoP"
     return body
 
 

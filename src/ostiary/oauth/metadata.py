@@ -7,6 +7,7 @@ from typing import Any, Final
 from .client_auth import ASSERTION_ALGORITHMS
 from .config import ServerConfig
 from .context import Context
+from .dpop_algorithms import DPOP_ALGORITHMS
 
 AUTHORIZATION_PATH: Final = "/authorize"
 TOKEN_PATH: Final = "/token"
@@ -61,6 +62,7 @@ def authorization_server_metadata(config: ServerConfig) -> dict[str, Any]:
         "introspection_endpoint_auth_signing_alg_values_supported": algorithms,
         "code_challenge_methods_supported": ["S256"],  # RFC 7636; plain is refused
         "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),  # RFC 9449 §5.1
     }
 
 

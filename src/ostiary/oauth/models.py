@@ -98,6 +98,7 @@ class RefreshToken:
     resources: tuple[str, ...] = ()
     created_at: int = 0
     expires_at: int = 0
+    jkt: str | None = None  # RFC 9449 §5: bound to this DPoP key (public clients)
     auth_time: int = 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .client_auth import authenticate_client
 from .context import Context
+from .dpop import check_token_request_proof, new_nonce
 from .errors import OAuthError, UnsupportedGrantType
 from .grants import GRANTS, GrantRequest
 from .metadata import token_endpoint
@@ -28,7 +29,18 @@ async def handle_token_request(req: TokenRequest, ctx: Context) -> TokenResponse
         grant = GRANTS.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType("the grant_type is not supported")
-        body = await grant(GrantRequest(form=form, client=client, address=req.address), ctx)
+        proof = await check_token_request_proof(req.dpop, ctx) if req.dpop else None
+        request = GrantRequest(
+            form=form,
+            client=client,
+            address=req.address,
+            dpop_jkt=proof.jkt if proof is not None else None,
+        )
+        body = await grant(request, ctx)
     except OAuthError as exc:
         return error_response(exc)
-    return json_response(body)
+    response = json_response(body)
+    if req.dpop and ctx.config.dpop_nonce_secret is not None:
+        # RFC 9449 §8.2: the next nonce may come with any response
+        response.headers["DPoP-Nonce"] = new_nonce(ctx.config.dpop_nonce_secret, ctx.now())
+    return response

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .errors import InvalidRequest, OAuthError, SlowDown, TemporarilyUnavailable
+from .errors import InvalidRequest, OAuthError, SlowDown, TemporarilyUnavailable, UseDPoPNonce
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 MAX_PARAMETERS: Final = 32  # distinct names, and values counted with repeats
@@ -46,6 +46,7 @@ class TokenRequest:
     authorization: str | None
     content_type: str | None
     address: str | None = None
+    dpop: Sequence[str] = ()  # every `DPoP` header value (RFC 9449 §4.1)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ def error_response(error: OAuthError) -> TokenResponse:
         headers["WWW-Authenticate"] = BASIC_CHALLENGE
     if isinstance(error, SlowDown | TemporarilyUnavailable):
         headers["Retry-After"] = str(max(1, error.retry_after))
+    if isinstance(error, UseDPoPNonce):
+        headers["DPoP-Nonce"] = error.nonce  # RFC 9449 §8
     return TokenResponse(status=error.status, body=body, headers=headers)
 
 

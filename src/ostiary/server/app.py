@@ -9,6 +9,7 @@ app = create_app(settings, store=MemoryStore(), clock=lambda: 1_900_000_000)  # 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -39,7 +40,7 @@ from ostiary.store import migrate, open_store
 from . import metrics, render
 from .body_limit import BodyLimit
 from .csrf import CsrfProtection
-from .key_secret import load_key_secret
+from .key_secret import derive_key, load_key_secret
 from .keyring import DbKeyRing, ensure_signing_key
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
@@ -154,6 +155,9 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
     settings = options.settings
     secret = load_key_secret(settings.key_path, create=settings.key_file is None)
     config = settings.server_config()
+    if settings.dpop_nonces:
+        nonce_secret = derive_key(secret, "ostiary dpop nonce")
+        config = dataclasses.replace(config, dpop_nonce_secret=nonce_secret)
     async with contextlib.AsyncExitStack() as stack:
         store: Store
         if options.store is not None:

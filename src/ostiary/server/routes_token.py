@@ -36,6 +36,7 @@ async def _token_request(request: Request) -> TokenRequest:
         authorization=authorization[0] if authorization else None,
         content_type=content_type[0] if content_type else None,
         address=client_address(request),
+        dpop=request.headers.getlist("dpop"),  # RFC 9449: the core checks the proof
     )
 
 

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     database_timeout: float = Field(default=5.0, gt=0, le=300)
     database_pool_size: int = Field(default=10, ge=1, le=1000)  # connections per process
     workers: int = Field(default=1, ge=1, le=64)  # `ostiary serve` processes on one port
+    dpop_nonces: bool = False  # RFC 9449 §8: DPoP proofs at /token must carry our nonce
 
     @classmethod
     def settings_customise_sources(

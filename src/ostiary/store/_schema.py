@@ -121,6 +121,7 @@ refresh_tokens = Table(
     Column("auth_time", BigInteger, nullable=False),
     Column("state", Text, nullable=False),
     Column("changed_at", BigInteger),  # when it was rotated or revoked
+    Column("jkt", Text),  # RFC 9449 §5: the DPoP key a public client's token is bound to
     CheckConstraint("state IN ('live', 'rotated', 'revoked')", name="state"),
 )
 

@@ -306,6 +306,7 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
         token.grant_id,
         token.client_id,
         token.user_id,
+        token.jkt,
         more=(*token.scope, *token.resources),
     )
     return {
@@ -318,6 +319,7 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
         "created_at": token.created_at,
         "expires_at": token.expires_at,
         "auth_time": token.auth_time,
+        "jkt": token.jkt,
         "state": "live",
         "changed_at": None,
     }
@@ -334,6 +336,7 @@ def _refresh_token(row: RowMapping) -> RefreshToken:
         created_at=int(row["created_at"]),
         expires_at=int(row["expires_at"]),
         auth_time=int(row["auth_time"]),
+        jkt=row["jkt"],
     )
 
 

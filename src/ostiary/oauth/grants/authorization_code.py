@@ -21,6 +21,7 @@ from .issuance import (
     issue_tokens,
     may_refresh,
     new_refresh_token,
+    refresh_binding,
     require_grant_type,
 )
 
@@ -75,6 +76,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
             scope=redeemed.scope,
             resources=redeemed.resources,
             auth_time=redeemed.auth_time,
+            jkt=refresh_binding(request),
         )
         await ctx.store.tokens.add_refresh(refresh)
     return await issue_tokens(

@@ -22,6 +22,7 @@ class GrantRequest:
     form: Form
     client: Client
     address: str | None = None
+    dpop_jkt: str | None = None  # the thumbprint of a verified DPoP proof's key (RFC 9449)
 
 
 def require_grant_type(client: Client, grant_type: str) -> None:
@@ -45,6 +46,7 @@ def new_refresh_token(
     scope: frozenset[str],
     resources: Sequence[str],
     auth_time: int = 0,
+    jkt: str | None = None,
 ) -> tuple[str, RefreshToken]:
     """A fresh refresh token value and its stored form (by hash), not yet stored."""
     value = new_token_value()
@@ -59,8 +61,15 @@ def new_refresh_token(
         created_at=now,
         expires_at=now + ctx.config.refresh_token_ttl,
         auth_time=auth_time,
+        jkt=jkt,
     )
     return value, token
+
+
+def refresh_binding(request: GrantRequest) -> str | None:
+    """RFC 9449 §5: a public client's refresh token is bound to its DPoP key, since it has no
+    other credential; a confidential client's is bound by its authentication already."""
+    return request.dpop_jkt if request.client.is_public else None
 
 
 async def issue_tokens(
@@ -89,6 +98,7 @@ async def issue_tokens(
         audience=audience,
         grant_id=grant_id,
         auth_time=auth_time or None,
+        jkt=request.dpop_jkt,
     )
     detail: Mapping[str, Any] = {
         "grant_type": grant_type,
@@ -96,6 +106,7 @@ async def issue_tokens(
         "audience": list(access.audience),
         "format": access.format,
         "refresh_token": refresh_token is not None,
+        "dpop": request.dpop_jkt is not None,
     }
     await ctx.store.audit.record(
         AuditEvent(
@@ -110,7 +121,8 @@ async def issue_tokens(
     )
     body: dict[str, Any] = {
         "access_token": access.value,
-        "token_type": "Bearer",
+        # RFC 9449 §5: a DPoP-bound token says so
+        "token_type": "DPoP" if request.dpop_jkt is not None else "Bearer",
         "expires_in": access.expires_in,
     }
     if scope:

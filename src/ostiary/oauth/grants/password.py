@@ -25,6 +25,7 @@ from .issuance import (
     issue_tokens,
     may_refresh,
     new_refresh_token,
+    refresh_binding,
     require_grant_type,
 )
 
@@ -99,6 +100,7 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
             scope=scope,
             resources=resources,
             auth_time=now,
+            jkt=refresh_binding(request),
         )
         await ctx.store.tokens.add_refresh(refresh)
     return await issue_tokens(

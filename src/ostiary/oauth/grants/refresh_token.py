@@ -34,6 +34,9 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
     # clients included; another client's token reads like an unknown one.
     if current is None or current.client_id != client.client_id:
         raise InvalidGrant(_INVALID)
+    # RFC 9449 §5: a bound refresh token needs a proof made with its key, every time.
+    if current.jkt is not None and current.jkt != request.dpop_jkt:
+        raise InvalidGrant("the refresh token is bound to a DPoP key: send a proof made with it")
     # A deleted user's tokens are gone from the store (UserStore.delete ends their grants),
     # so no user lookup is needed here.
     # RFC 6749 §6: the scope may narrow, never widen; RFC 8707 §2.2: resources likewise.
@@ -50,6 +53,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         scope=current.scope,
         resources=current.resources,
         auth_time=current.auth_time,
+        jkt=current.jkt,
     )
     now = ctx.now()
     rotation = await ctx.store.tokens.rotate_refresh(token_hash, replacement, now=now)
