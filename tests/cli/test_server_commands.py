@@ -495,12 +495,17 @@ def test_rotate_publishes_next_key_before_it_signs(ostiary: Run, database_url: s
     assert f"{created['kid']}  ES256  signing" in human
 
 
-def test_rotate_now_with_another_algorithm(ostiary: Run, database_url: str) -> None:
-    old = json.loads(ostiary("keys", "rotate", "--json").out)
-    new = json.loads(ostiary("keys", "rotate", "--alg", "EdDSA", "--overlap", "0", "--json").out)
-    assert (new["alg"], new["state"], new["public_jwk"]["crv"]) == ("EdDSA", "signing", "Ed25519")
+def test_rotating_one_algorithm_leaves_the_others_signing(ostiary: Run, database_url: str) -> None:
+    es256 = json.loads(ostiary("keys", "rotate", "--json").out)
+    eddsa = json.loads(ostiary("keys", "rotate", "--alg", "EdDSA", "--overlap", "0", "--json").out)
+    assert (eddsa["alg"], eddsa["state"], eddsa["public_jwk"]["crv"]) == (
+        "EdDSA",
+        "signing",
+        "Ed25519",
+    )
+    newer = json.loads(ostiary("keys", "rotate", "--alg", "EdDSA", "--overlap", "0", "--json").out)
     states = {k["kid"]: k["state"] for k in json.loads(ostiary("keys", "list", "--json").out)}
-    assert states == {old["kid"]: "retired", new["kid"]: "signing"}
+    assert states == {es256["kid"]: "signing", eddsa["kid"]: "retired", newer["kid"]: "signing"}
     rows = stored_keys(database_url)
     assert all(row.private_jwe.count(".") == 4 for row in rows)  # private parts stay a JWE
     assert all("d" not in row.public_jwk for row in rows)
@@ -861,9 +866,11 @@ def test_keys_rotated_by_the_command_reach_the_running_server(
         before = _token(served.issuer, client).json()["access_token"]
         old_kid = jwt.unverified_header(before)["kid"]
 
+        others = {k["kid"] for k in httpx.get(f"{served.issuer}/jwks.json").json()["keys"]}
+        others.remove(old_kid)  # the RS256 and EdDSA keys of ID tokens, not rotated here
         planned = _created(served.ostiary("keys", "rotate", "--json"))
         published = httpx.get(f"{served.issuer}/jwks.json").json()["keys"]
-        assert {k["kid"] for k in published} == {old_kid, planned["kid"]}
+        assert {k["kid"] for k in published} == {old_kid, planned["kid"], *others}
         after_planned = _token(served.issuer, client).json()["access_token"]
         assert jwt.unverified_header(after_planned)["kid"] == old_kid  # not signing yet
 

@@ -37,16 +37,24 @@ class Clock:
 
 
 class StaticKeyRing:
-    """A `KeyRing` holding one ES256 key that signs and is published."""
+    """A `KeyRing` holding one key that signs by default (ES256) and is published, plus one
+    key per other algorithm, made when first asked for (ID tokens, UserInfo JWTs)."""
 
     def __init__(self, key: JWK) -> None:
         self.key = key
+        self.others: dict[str, JWK] = {}
 
-    async def signing_key(self) -> JWK:
-        return self.key
+    async def signing_key(self, alg: str | None = None) -> JWK:
+        if alg is None or alg == self.key.alg:
+            return self.key
+        if alg not in self.others:
+            kty = {"RS256": ("RSA", {"size": 2048}), "EdDSA": ("OKP", {"crv": "Ed25519"})}
+            kind, options = kty.get(alg, ("EC", {"crv": "P-256"}))
+            self.others[alg] = JWK.generate(kind, alg=alg, kid=f"k-{alg}", **options)
+        return self.others[alg]
 
     async def published(self) -> JWKSet:
-        return JWKSet([self.key.public()])
+        return JWKSet([self.key.public(), *(key.public() for key in self.others.values())])
 
 
 class Pbkdf2Hasher:

@@ -3,7 +3,6 @@ it, a bad secret stops the start loudly, and a rotation by the CLI reaches a run
 
 from __future__ import annotations
 
-import logging
 import stat
 from pathlib import Path
 
@@ -34,7 +33,7 @@ async def test_first_start_in_an_empty_folder_just_works(
     key_file = tmp_path / "ostiary.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert (tmp_path / "ostiary.db").is_file()
-    assert len(first) == 1
+    assert len(first) == 3  # one key per algorithm: ES256 (access tokens), RS256, EdDSA
     assert await jwks_kids(settings, clock) == first  # the second start reuses the key
 
 
@@ -57,13 +56,19 @@ async def test_keys_made_with_another_secret_stop_the_start(tmp_path: Path, cloc
 
 
 @pytest.mark.parametrize(("alg", "kty"), [("RS256", "RSA"), ("EdDSA", "OKP"), ("ES256", "EC")])
-async def test_first_key_uses_the_configured_algorithm(
+async def test_access_tokens_use_the_configured_algorithm(
     tmp_path: Path, clock: Clock, alg: str, kty: str
 ) -> None:
     settings = make_settings(tmp_path, signing_alg=alg)
     async with serve(settings, clock=clock, hasher=fast_hasher()) as served:
-        (key,) = (await served.http.get("/jwks.json")).json()["keys"]
-    assert (key["alg"], key["kty"]) == (alg, kty)
+        keys = (await served.http.get("/jwks.json")).json()["keys"]
+        signer = await served.runtime.keyring.signing_key()
+    assert sorted((key["alg"], key["kty"]) for key in keys) == [
+        ("ES256", "EC"),
+        ("EdDSA", "OKP"),
+        ("RS256", "RSA"),
+    ]
+    assert (signer.alg, signer.kty) == (alg, kty)
 
 
 async def test_rotation_by_the_cli_reaches_the_running_app(
@@ -71,25 +76,28 @@ async def test_rotation_by_the_cli_reaches_the_running_app(
 ) -> None:
     settings = make_settings(tmp_path, database_url=backend, key_refresh_interval=0)
     async with serve(settings, clock=clock, hasher=fast_hasher()) as served:
-        (old,) = (await served.http.get("/jwks.json")).json()["keys"]
+        before = (await served.http.get("/jwks.json")).json()["keys"]
+        (old,) = [key for key in before if key["alg"] == "ES256"]
         secret = load_key_secret(settings.key_path, create=False)
         # what `ostiary keys rotate` does, against the same database
         new = await rotate(served.store, secret, "ES256", clock(), 3600, access_token_ttl=600)
         kids = [k["kid"] for k in (await served.http.get("/jwks.json")).json()["keys"]]
-        assert sorted(kids) == sorted([old["kid"], new.kid])
+        assert sorted(kids) == sorted([*(key["kid"] for key in before), new.kid])
         assert (await served.runtime.keyring.signing_key()).kid == old["kid"]
         clock.advance(3600)
         assert (await served.runtime.keyring.signing_key()).kid == new.kid
 
 
-async def test_changed_algorithm_is_reported_not_silently_ignored(
-    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+async def test_changed_algorithm_takes_effect_with_the_keys_already_published(
+    tmp_path: Path, clock: Clock
 ) -> None:
-    await jwks_kids(make_settings(tmp_path, signing_alg="ES256"), clock)
-    with caplog.at_level(logging.WARNING, logger="ostiary.server"):
-        kids = await jwks_kids(make_settings(tmp_path, signing_alg="RS256"), clock)
-    assert len(kids) == 1
-    assert "ostiary keys rotate" in caplog.text
+    first = await jwks_kids(make_settings(tmp_path, signing_alg="ES256"), clock)
+    settings = make_settings(tmp_path, signing_alg="RS256")
+    async with serve(settings, clock=clock, hasher=fast_hasher()) as served:
+        kids = [k["kid"] for k in (await served.http.get("/jwks.json")).json()["keys"]]
+        signer = await served.runtime.keyring.signing_key()
+    assert kids == first  # no new key: the RS256 key was there (and published) all along
+    assert signer.alg == "RS256"
 
 
 async def test_given_store_is_used_and_no_database_is_made(tmp_path: Path, clock: Clock) -> None:
@@ -99,7 +107,7 @@ async def test_given_store_is_used_and_no_database_is_made(tmp_path: Path, clock
         assert served.store is store
         assert (await served.http.get("/jwks.json")).status_code == 200
     assert not (tmp_path / "ostiary.db").exists()
-    assert len(await store.keys.list()) == 1
+    assert sorted(key.alg for key in await store.keys.list()) == ["ES256", "EdDSA", "RS256"]
 
 
 def test_issuer_is_the_settings_issuer(tmp_path: Path) -> None:

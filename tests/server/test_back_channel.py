@@ -270,8 +270,14 @@ async def test_metadata_is_discoverable_at_both_well_known_paths(served: Served,
 
 async def test_jwks_lists_public_keys_only(served: Served) -> None:
     response = await served.http.get("/jwks.json")
-    (key,) = response.json()["keys"]
-    assert key["kty"] == "EC" and key["alg"] == "ES256" and "d" not in key
+    keys = response.json()["keys"]
+    assert sorted((key["kty"], key["alg"]) for key in keys) == [
+        ("EC", "ES256"),
+        ("OKP", "EdDSA"),
+        ("RSA", "RS256"),
+    ]
+    for key in keys:
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & key.keys()
     assert response.headers["x-content-type-options"] == "nosniff"
 
 

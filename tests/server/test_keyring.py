@@ -62,13 +62,16 @@ class Ticks:
         return self.mono
 
 
-def ring(store: Store, ticks: Ticks, refresh_interval: float = 30) -> DbKeyRing:
+def ring(
+    store: Store, ticks: Ticks, refresh_interval: float = 30, default_alg: str | None = None
+) -> DbKeyRing:
     return DbKeyRing(
         store,
         SECRET,
         clock=ticks.clock,
         refresh_interval=refresh_interval,
         monotonic=ticks.monotonic,
+        default_alg=default_alg,
     )
 
 
@@ -156,13 +159,35 @@ async def test_rotating_again_during_the_overlap_keeps_one_signer_at_a_time(
 ) -> None:
     a = await ensure_signing_key(store, SECRET, "ES256", START)
     b = await rotate(store, SECRET, "ES256", START, 100, access_token_ttl=TTL)
-    c = await rotate(store, SECRET, "EdDSA", START + 50, 100, access_token_ttl=TTL)
+    c = await rotate(store, SECRET, "ES256", START + 50, 100, access_token_ttl=TTL)
     ticks = Ticks()
     keyring = ring(store, ticks, refresh_interval=0)
     for now, signer in [(START + 50, a), (START + 100, b), (START + 149, b), (START + 150, c)]:
         ticks.now = now
         assert (await keyring.signing_key()).kid == signer.kid, now
-    assert (await keyring.signing_key()).alg == "EdDSA"
+
+
+async def test_each_algorithm_keeps_its_own_current_key_through_rotations(
+    store: Store,
+) -> None:
+    es = await ensure_signing_key(store, SECRET, "ES256", START)
+    rs = await ensure_signing_key(store, SECRET, "RS256", START)
+    assert es.kid != rs.kid
+    assert (await ensure_signing_key(store, SECRET, "RS256", START + 1)).kid == rs.kid
+    new_rs = await rotate(store, SECRET, "RS256", START, 100, access_token_ttl=TTL)
+    ticks = Ticks()
+    keyring = ring(store, ticks, refresh_interval=0, default_alg="ES256")
+    ticks.now = START + 100
+    # rotating RS256 retires the old RS256 key only; the ES256 key goes on signing
+    assert (await keyring.signing_key()).kid == es.kid
+    assert (await keyring.signing_key("ES256")).kid == es.kid
+    assert (await keyring.signing_key("RS256")).kid == new_rs.kid
+    rows = {row.kid: row for row in await store.keys.list()}
+    assert rows[es.kid].retires_at is None
+    assert rows[rs.kid].retires_at == START + 100
+    assert await kids(keyring) == {es.kid, rs.kid, new_rs.kid}
+    with pytest.raises(TemporarilyUnavailable):
+        await keyring.signing_key("EdDSA")  # never created: no key of another alg stands in
 
 
 async def test_rotation_by_another_process_is_picked_up_within_the_refresh_interval(

@@ -15,6 +15,7 @@ from ostiary.oauth.models import (
     AuditEvent,
     AuthorizationCode,
     Client,
+    ClientOidc,
     Consent,
     IssuedAccessToken,
     RefreshToken,
@@ -127,6 +128,13 @@ async def test_client_round_trips_every_field(store: Store) -> None:
         token_format="opaque",
         legacy_password_grant=True,
         grant_types=frozenset({"password", "client_credentials"}),
+        oidc=ClientOidc(
+            id_token_signed_response_alg="EdDSA",
+            userinfo_signed_response_alg="ES256",
+            subject_type="pairwise",
+            sector_identifier="app.example",
+            post_logout_redirect_uris=("https://app.example/bye", "http://127.0.0.1/bye"),
+        ),
     )
     await store.clients.add(client)
     assert await store.clients.get("c1") == client
@@ -240,6 +248,22 @@ async def test_user_taken_twice_refused(store: Store, user_id: str, username: st
     with pytest.raises(ValueError, match="exists"):
         await store.users.add(make_user(user_id, username))
     assert await store.users.list() == [make_user()]
+
+
+async def test_user_update_replaces_password_hash_and_claims_only(store: Store) -> None:
+    await store.users.add(make_user())
+    claims = {"name": "Alice", "email_verified": True, "address": {"country": "NZ"}}
+    changed = dataclasses.replace(
+        make_user(), password_hash="$argon2id$v=19$y", claims=claims, username="mallory"
+    )
+    assert await store.users.update(changed) is True
+    stored = await store.users.get("u1")
+    assert stored == dataclasses.replace(changed, username="alice")
+    assert await store.users.update(make_user("u2", "bob")) is False
+    assert await store.users.get("u2") is None
+    cleared = dataclasses.replace(make_user(), claims={})
+    assert await store.users.update(cleared) is True
+    assert await store.users.get("u1") == make_user()
 
 
 async def test_users_listed_by_username(store: Store) -> None:

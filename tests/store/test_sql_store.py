@@ -344,7 +344,7 @@ async def test_sqlite_write_waits_for_another_processs_write(
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO users VALUES ('u9', 'zoe', 'h', 0)")
+        other.execute("INSERT INTO users VALUES ('u9', 'zoe', 'h', 0, NULL)")
         # The store finds the lock taken and waits in a thread; the event loop stays free
         # to run the other writer's COMMIT, after which the store's write goes through.
         asyncio.get_running_loop().call_soon(other.execute, "COMMIT")

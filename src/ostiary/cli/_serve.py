@@ -21,7 +21,7 @@ from uvicorn.config import LOGGING_CONFIG
 from ostiary.oauth.store import Store
 from ostiary.server.app import create_app
 from ostiary.server.key_secret import load_key_secret
-from ostiary.server.keyring import ensure_signing_key
+from ostiary.server.keyring import ensure_signing_keys, server_algorithms
 from ostiary.server.settings import Settings, SettingsError, redact_url
 
 from ._console import fail
@@ -135,7 +135,8 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> None:
         fail(str(exc))
 
     async def check(store: Store) -> None:
-        await ensure_signing_key(store, secret, settings.signing_alg, int(time.time()))
+        algs = server_algorithms(settings.signing_alg)
+        await ensure_signing_keys(store, secret, algs, int(time.time()))
 
     run_with_store(args, check, migrate_first=True, settings=settings)
 

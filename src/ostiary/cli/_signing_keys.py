@@ -18,8 +18,9 @@ from ._server_settings import load_settings, run_with_store
 
 
 def key_state(row: SigningKey, rows: list[SigningKey], now: int) -> str:
-    """What a key does at `now`: next, signing, retired (published) or expired."""
-    current = select_signing_key(rows, now)
+    """What a key does at `now`: next, signing (for its algorithm), retired (published) or
+    expired."""
+    current = select_signing_key(rows, now, row.alg)
     if current is not None and current.kid == row.kid:
         return "signing"
     if not is_published(row, now):

@@ -204,7 +204,7 @@ class _NoSigningKeys:
     """The key ring of a command that signs nothing: withdrawing a client's access must not
     need the key-encryption secret, which an operator acting in a hurry may not hold."""
 
-    async def signing_key(self) -> JWK:
+    async def signing_key(self, alg: str | None = None) -> JWK:
         fail("this command does not sign")
 
     async def published(self) -> JWKSet:

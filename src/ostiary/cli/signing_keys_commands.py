@@ -37,18 +37,20 @@ def _add_rotate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         description="Create a new signing key and publish it in the JWKS at once. It starts "
         "signing after the overlap (default OSTIARY_KEY_ROTATION_OVERLAP, 24 hours), so APIs "
         "that cache the JWKS know it before they see a token it signed; the key it replaces "
-        "stays published until every token it signed has expired. A running server picks "
+        "stays published until every token it signed has expired. Each algorithm (ES256, "
+        "RS256, EdDSA: access tokens use OSTIARY_SIGNING_ALG, ID tokens what each client "
+        "registered) has its own key; --alg says which one to rotate. A running server picks "
         "the change up within OSTIARY_KEY_REFRESH_INTERVAL seconds, without a restart.",
         formatter_class=HelpFormatter,
         epilog="""examples:
   ostiary keys rotate                        # the usual, planned rotation
-  ostiary keys rotate --alg RS256            # switch algorithm (set OSTIARY_SIGNING_ALG too)
+  ostiary keys rotate --alg RS256            # rotate the RS256 key (ID tokens by default)
   ostiary keys rotate --overlap 0            # a key leaked: sign with a new one now
 
 --overlap 0 means APIs holding a cached JWKS refuse new tokens until they fetch it again.""",
     )
     parser.add_argument(
-        "--alg", choices=_SIGNING_ALGORITHMS, help="the new key's algorithm (default: settings)"
+        "--alg", choices=_SIGNING_ALGORITHMS, help="the algorithm to rotate (default: settings)"
     )
     parser.add_argument(
         "--overlap",

@@ -9,6 +9,8 @@ SCOPE_DESCRIPTIONS: Final = {
     "openid": "Sign you in with your account",
     "profile": "See your name and profile details",
     "email": "See your email address",
+    "address": "See your postal address",
+    "phone": "See your phone number",
     "offline_access": "Stay connected when you are not using the app",
 }
 
@@ -30,6 +32,10 @@ class ServerConfig:
     # RFC 9449 §8: when set, DPoP proofs at the token endpoint must carry a nonce MACed by it.
     dpop_nonce_secret: bytes | None = field(default=None, repr=False)
     scope_descriptions: dict[str, str] = field(default_factory=lambda: dict(SCOPE_DESCRIPTIONS))
+    id_token_ttl: int = 600  # OpenID Connect Core §2 `exp`
+    # The secret salt of pairwise subject identifiers (OpenID Connect Core §8.1); the server
+    # derives it from its key-encryption secret. Without one, pairwise clients are refused.
+    subject_salt: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         if not self.issuer or self.issuer.endswith("/") or "?" in self.issuer or "#" in self.issuer:

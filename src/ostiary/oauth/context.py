@@ -16,8 +16,9 @@ from .store import Store
 class KeyRing(Protocol):
     """The server's signing keys, decrypted and ready (implemented in `server/`)."""
 
-    async def signing_key(self) -> JWK:
-        """The key that signs now (private, with `kid` and `alg`)."""
+    async def signing_key(self, alg: str | None = None) -> JWK:
+        """The key that signs `alg` now (private, with `kid` and `alg`); the server's
+        default algorithm (`ServerConfig.signing_alg`) when None."""
 
     async def published(self) -> JWKSet:
         """Every public key a verifier may need: next, current and retired-but-unexpired."""

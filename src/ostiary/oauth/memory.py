@@ -81,6 +81,15 @@ class MemoryUserStore:
             raise ValueError(f"user {user.username!r} exists")
         self._rows[user.user_id] = user
 
+    async def update(self, user: User) -> bool:
+        stored = self._rows.get(user.user_id)
+        if stored is None:
+            return False
+        self._rows[user.user_id] = dataclasses.replace(
+            stored, password_hash=user.password_hash, claims=dict(user.claims)
+        )
+        return True
+
     async def list(self) -> Sequence[User]:
         return sorted(self._rows.values(), key=lambda u: u.username)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .claims import STANDARD_CLAIMS
 from .client_auth import ASSERTION_ALGORITHMS
 from .config import ServerConfig
 from .context import Context
 from .dpop_algorithms import DPOP_ALGORITHMS
+from .models import ID_TOKEN_ALGORITHMS
 
 AUTHORIZATION_PATH: Final = "/authorize"
 TOKEN_PATH: Final = "/token"
@@ -15,6 +17,10 @@ REVOCATION_PATH: Final = "/revoke"
 INTROSPECTION_PATH: Final = "/introspect"
 JWKS_PATH: Final = "/jwks.json"
 METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
+OPENID_CONFIGURATION_PATH: Final = "/.well-known/openid-configuration"
+USERINFO_PATH: Final = "/userinfo"
+# OpenID Connect Core §2 and §3.1.3.6: what an ID token may hold besides the user's claims.
+_ID_TOKEN_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash")
 
 _CLIENT_AUTH_METHODS: Final = [
     "client_secret_basic",
@@ -69,3 +75,29 @@ def authorization_server_metadata(config: ServerConfig) -> dict[str, Any]:
 async def jwks_document(ctx: Context) -> dict[str, Any]:
     """The public JWK Set at `jwks_uri`: next, current and still-needed retired keys."""
     return (await ctx.keys.published()).to_dict(private=False)
+
+
+def openid_configuration(config: ServerConfig) -> dict[str, Any]:
+    """The OpenID Connect Discovery 1.0 §3 document at `/.well-known/openid-configuration`.
+
+    Every value is one the server honours; the defaults Discovery assumes for a missing
+    value are stated where they would be wrong (request_uri_parameter_supported is true
+    unless said otherwise).
+    """
+    document = authorization_server_metadata(config)
+    algorithms = list(ID_TOKEN_ALGORITHMS)
+    document.update(
+        {
+            "userinfo_endpoint": config.issuer + USERINFO_PATH,
+            "scopes_supported": ["openid", "profile", "email", "address", "phone"],
+            "subject_types_supported": ["public", "pairwise"],
+            "id_token_signing_alg_values_supported": algorithms,
+            "userinfo_signing_alg_values_supported": algorithms,
+            "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(STANDARD_CLAIMS)],
+            "claim_types_supported": ["normal"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+        }
+    )
+    return document

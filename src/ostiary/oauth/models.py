@@ -17,6 +17,21 @@ AUTH_METHODS: Final = frozenset(
 )
 
 
+ID_TOKEN_ALGORITHMS: Final = ("RS256", "ES256", "EdDSA")  # RS256 first: OIDC's default
+SubjectType = Literal["public", "pairwise"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientOidc:
+    """A client's OpenID Connect registration metadata (OpenID Connect Registration §2)."""
+
+    id_token_signed_response_alg: str = "RS256"  # Registration §2: RS256 when not registered
+    userinfo_signed_response_alg: str | None = None  # None: UserInfo answers plain JSON
+    subject_type: SubjectType = "public"
+    sector_identifier: str | None = None  # the host pairwise subjects are computed for
+    post_logout_redirect_uris: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Client:
     """A registered application. Public clients (`auth_method == "none"`) have no secret."""
@@ -32,6 +47,7 @@ class Client:
     token_format: TokenFormat = "jwt"
     legacy_password_grant: bool = False  # the password grant, only by explicit opt-in
     created_at: int = 0
+    oidc: ClientOidc = field(default_factory=ClientOidc)
 
     @property
     def is_public(self) -> bool:
@@ -58,6 +74,8 @@ class User:
     username: str
     password_hash: str
     created_at: int = 0
+    # OpenID Connect Core §5.1 standard claims (name, email, address, ...), set by the operator
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

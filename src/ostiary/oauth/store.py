@@ -53,6 +53,9 @@ class UserStore(Protocol):
     async def add(self, user: User) -> None:
         """Insert; `ValueError` if the username or user_id exists."""
 
+    async def update(self, user: User) -> bool:
+        """Replace the password hash and claims of `user.user_id`; False if unknown."""
+
     async def list(self) -> Sequence[User]: ...
     async def delete(self, user_id: str) -> bool: ...
 

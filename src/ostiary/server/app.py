@@ -31,8 +31,10 @@ from ostiary.oauth.metadata import (
     INTROSPECTION_PATH,
     JWKS_PATH,
     METADATA_PATH,
+    OPENID_CONFIGURATION_PATH,
     REVOCATION_PATH,
     TOKEN_PATH,
+    USERINFO_PATH,
 )
 from ostiary.oauth.store import Store
 from ostiary.store import migrate, open_store
@@ -41,16 +43,17 @@ from . import metrics, render
 from .body_limit import BodyLimit
 from .csrf import CsrfProtection
 from .key_secret import derive_key, load_key_secret
-from .keyring import DbKeyRing, ensure_signing_key
+from .keyring import DbKeyRing, ensure_signing_keys, server_algorithms
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
 from .routes_authorize import authorize
 from .routes_consent import consent
 from .routes_login import login, login_form
-from .routes_metadata import jwks, metadata
+from .routes_metadata import jwks, metadata, openid_provider_metadata
 from .routes_operations import health
 from .routes_operations import metrics as metrics_endpoint
 from .routes_token import introspect, revoke, token
+from .routes_userinfo import userinfo
 from .runtime import Runtime
 from .security_headers import SecurityHeaders
 from .sessions import CookiePolicy
@@ -60,7 +63,6 @@ from .throttle import LoginThrottle
 
 log = logging.getLogger("ostiary.server")
 
-OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/health"
 
@@ -129,7 +131,8 @@ def create_app(
         Route(INTROSPECTION_PATH, introspect, methods=["POST"]),
         Route(JWKS_PATH, jwks, methods=["GET"]),
         Route(METADATA_PATH, metadata, methods=["GET"]),
-        Route(OPENID_CONFIGURATION_PATH, metadata, methods=["GET"]),
+        Route(OPENID_CONFIGURATION_PATH, openid_provider_metadata, methods=["GET"]),
+        Route(USERINFO_PATH, userinfo, methods=["GET", "POST"]),
         Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
         Route(HEALTH_PATH, health, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
@@ -154,7 +157,10 @@ def create_app(
 async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
     settings = options.settings
     secret = load_key_secret(settings.key_path, create=settings.key_file is None)
-    config = settings.server_config()
+    # pairwise subjects (OpenID Connect Core §8.1) are salted with a secret of this server
+    config = dataclasses.replace(
+        settings.server_config(), subject_salt=derive_key(secret, "ostiary pairwise subjects v1")
+    )
     if settings.dpop_nonces:
         nonce_secret = derive_key(secret, "ostiary dpop nonce")
         config = dataclasses.replace(config, dpop_nonce_secret=nonce_secret)
@@ -173,19 +179,15 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             store = sql_store
             metrics.watch_pool(sql_store.pool_status)
             stack.callback(_stop_watching_pool, sql_store.pool_status)
-        key = await ensure_signing_key(store, secret, config.signing_alg, options.clock())
-        if key.alg != config.signing_alg:
-            log.warning(
-                "the signing key is %s but OSTIARY_SIGNING_ALG is %s: run `ostiary keys rotate`"
-                " to switch",
-                key.alg,
-                config.signing_alg,
-            )
+        await ensure_signing_keys(
+            store, secret, server_algorithms(config.signing_alg), options.clock()
+        )
         keyring = DbKeyRing(
             store,
             secret,
             clock=options.clock,
             refresh_interval=settings.key_refresh_interval,
+            default_alg=config.signing_alg,
         )
         passwords = options.passwords or Argon2PasswordHasher()
         cookies = CookiePolicy(secure=not settings.is_local)

@@ -21,7 +21,7 @@ from typing import Final
 from ostiary.jose import JoseError, jwe
 from ostiary.jose.jwk import JWK, JWKSet
 from ostiary.oauth.errors import TemporarilyUnavailable
-from ostiary.oauth.models import AuditEvent, SigningKey
+from ostiary.oauth.models import ID_TOKEN_ALGORITHMS, AuditEvent, SigningKey
 from ostiary.oauth.store import Store
 
 from .key_secret import derive_key
@@ -94,14 +94,33 @@ def decrypt_signing_key(row: SigningKey, secret: bytes) -> JWK:
     return key
 
 
-def select_signing_key(rows: Sequence[SigningKey], now: int) -> SigningKey | None:
-    """The key that signs at `now`: active, not retired, the most recently activated."""
+def select_signing_key(
+    rows: Sequence[SigningKey], now: int, alg: str | None = None
+) -> SigningKey | None:
+    """The key that signs `alg` (any alg when None) at `now`: active, not retired, the most
+    recently activated."""
     active = [
         row
         for row in rows
-        if row.activates_at <= now and (row.retires_at is None or row.retires_at > now)
+        if row.activates_at <= now
+        and (row.retires_at is None or row.retires_at > now)
+        and (alg is None or row.alg == alg)
     ]
     return max(active, key=lambda row: (row.activates_at, row.kid), default=None)
+
+
+def server_algorithms(default_alg: str) -> tuple[str, ...]:
+    """Every algorithm the server keeps a key for: its default (access tokens) and, as
+    OpenID Connect clients may ask for any of them, every ID token algorithm (RS256 always,
+    OpenID Connect Core §15.1)."""
+    return tuple(dict.fromkeys((default_alg, *ID_TOKEN_ALGORITHMS)))
+
+
+async def ensure_signing_keys(
+    store: Store, secret: bytes, algs: Sequence[str], now: int
+) -> list[SigningKey]:
+    """`ensure_signing_key` for each algorithm the server signs with."""
+    return [await ensure_signing_key(store, secret, alg, now) for alg in algs]
 
 
 def is_published(row: SigningKey, now: int) -> bool:
@@ -110,13 +129,13 @@ def is_published(row: SigningKey, now: int) -> bool:
 
 
 async def ensure_signing_key(store: Store, secret: bytes, alg: str, now: int) -> SigningKey:
-    """The key that signs now, creating the first one when there is none (first start).
+    """The key that signs `alg` now, creating the first one when there is none (first start).
 
     Decrypts it, so a wrong key-encryption secret fails here, at start-up, loudly.
     """
     rows = await store.keys.list()
-    current = select_signing_key(rows, now)
-    pending = [r for r in rows if r.activates_at > now and r.retires_at is None]
+    current = select_signing_key(rows, now, alg)
+    pending = [r for r in rows if r.alg == alg and r.activates_at > now and r.retires_at is None]
     if current is None and not pending:
         current = generate_signing_key(alg, secret, now=now, activates_at=now)
         await store.keys.add(current)
@@ -128,7 +147,7 @@ async def ensure_signing_key(store: Store, secret: bytes, alg: str, now: int) ->
             )
         )
         # several processes may start at once: all settle on the same winner
-        current = select_signing_key(await store.keys.list(), now) or current
+        current = select_signing_key(await store.keys.list(), now, alg) or current
     if current is None:  # only a key that is not active yet: it was put there on purpose
         current = min(pending, key=lambda r: r.activates_at)
     decrypt_signing_key(current, secret)
@@ -144,7 +163,8 @@ async def rotate(
     *,
     access_token_ttl: int = DEFAULT_ACCESS_TOKEN_TTL,
 ) -> SigningKey:
-    """Publish a new key that signs from `now + overlap`; retire the keys it replaces then.
+    """Publish a new `alg` key that signs from `now + overlap`; retire then the keys of the
+    same algorithm it replaces (each algorithm has its own current key).
 
     Pass the server's `access_token_ttl`: a retired key stays published that much longer,
     until every token it signed has expired.
@@ -156,7 +176,7 @@ async def rotate(
     await store.keys.add(new)
     retired: list[str] = []
     for row in await store.keys.list():
-        if row.kid == new.kid:
+        if row.kid == new.kid or row.alg != alg:
             continue
         if row.retires_at is None or row.retires_at > new.activates_at:
             retires_at = max(new.activates_at, row.activates_at)
@@ -198,8 +218,10 @@ class DbKeyRing:
         clock: Callable[[], int],
         refresh_interval: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        default_alg: str | None = None,
     ) -> None:
         self._store = store
+        self._default_alg = default_alg
         self._secret = secret
         self._clock = clock
         self._refresh_interval = refresh_interval
@@ -219,15 +241,18 @@ class DbKeyRing:
             await self.refresh()
         return self._rows
 
-    async def signing_key(self) -> JWK:
-        """The private key that signs now."""
+    async def signing_key(self, alg: str | None = None) -> JWK:
+        """The private key that signs `alg` now (the default algorithm when None)."""
+        alg = alg or self._default_alg
         rows = await self._current_rows()
-        row = select_signing_key(rows, self._clock())
+        row = select_signing_key(rows, self._clock(), alg)
         if row is None:
             await self.refresh()  # a key may have been added since the last read
-            row = select_signing_key(self._rows, self._clock())
+            row = select_signing_key(self._rows, self._clock(), alg)
             if row is None:
-                raise TemporarilyUnavailable("no signing key is active", detail="key table empty")
+                raise TemporarilyUnavailable(
+                    f"no {alg or 'signing'} key is active", detail="no such key in the table"
+                )
         key = self._private.get(row.kid)
         if key is None:
             key = decrypt_signing_key(row, self._secret)

@@ -1,4 +1,5 @@
-"""Discovery: authorization server metadata (RFC 8414) and the JWKS (RFC 7517 §5)."""
+"""Discovery: authorization server metadata (RFC 8414), OpenID Provider metadata (OpenID
+Connect Discovery 1.0) and the JWKS (RFC 7517 §5)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ostiary.oauth.metadata import authorization_server_metadata, jwks_document
+from ostiary.oauth.metadata import (
+    authorization_server_metadata,
+    jwks_document,
+    openid_configuration,
+)
 
 from . import render
 from .runtime import runtime
@@ -20,6 +25,11 @@ METADATA_CACHE: Final = "public, max-age=300"
 async def metadata(request: Request) -> Response:
     rt = runtime(request)
     return render.json_body(authorization_server_metadata(rt.ctx.config), cache=METADATA_CACHE)
+
+
+async def openid_provider_metadata(request: Request) -> Response:
+    rt = runtime(request)
+    return render.json_body(openid_configuration(rt.ctx.config), cache=METADATA_CACHE)
 
 
 async def jwks(request: Request) -> Response:

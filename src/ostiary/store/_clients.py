@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, insert, select, union
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from ostiary.oauth.models import Client
+from ostiary.oauth.models import Client, ClientOidc
 
 from ._database import Database
 from ._schema import (
@@ -59,7 +59,13 @@ class SqlClientStore:
             client.client_id,
             client.name,
             client.secret_hash,
-            more=(*client.redirect_uris, *client.grant_types, *client.scopes),
+            client.oidc.sector_identifier,
+            more=(
+                *client.redirect_uris,
+                *client.grant_types,
+                *client.scopes,
+                *client.oidc.post_logout_redirect_uris,
+            ),
         )
         values = _values(client)
         try:
@@ -99,6 +105,7 @@ def _values(client: Client) -> dict[str, Any]:
         "token_format": client.token_format,
         "legacy_password_grant": client.legacy_password_grant,
         "created_at": client.created_at,
+        "oidc": _oidc_values(client.oidc),
     }
 
 
@@ -115,4 +122,29 @@ def _client(row: RowMapping) -> Client:
         token_format=row["token_format"],
         legacy_password_grant=bool(row["legacy_password_grant"]),
         created_at=int(row["created_at"]),
+        oidc=_oidc(row["oidc"]),
+    )
+
+
+def _oidc_values(oidc: ClientOidc) -> dict[str, Any] | None:
+    if oidc == ClientOidc():
+        return None
+    return {
+        "id_token_signed_response_alg": oidc.id_token_signed_response_alg,
+        "userinfo_signed_response_alg": oidc.userinfo_signed_response_alg,
+        "subject_type": oidc.subject_type,
+        "sector_identifier": oidc.sector_identifier,
+        "post_logout_redirect_uris": list(oidc.post_logout_redirect_uris),
+    }
+
+
+def _oidc(value: dict[str, Any] | None) -> ClientOidc:
+    if not value:
+        return ClientOidc()
+    return ClientOidc(
+        id_token_signed_response_alg=value["id_token_signed_response_alg"],
+        userinfo_signed_response_alg=value["userinfo_signed_response_alg"],
+        subject_type=value["subject_type"],
+        sector_identifier=value["sector_identifier"],
+        post_logout_redirect_uris=tuple(value["post_logout_redirect_uris"]),
     )

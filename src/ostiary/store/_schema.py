@@ -58,6 +58,7 @@ clients = Table(
     Column("token_format", Text, nullable=False),
     Column("legacy_password_grant", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("oidc", JSON),  # ClientOidc; NULL reads as its defaults
 )
 
 users = Table(
@@ -67,6 +68,7 @@ users = Table(
     Column("username", Text, nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("claims", JSON),  # OpenID Connect standard claims; NULL reads as none
 )
 
 

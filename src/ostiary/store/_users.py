@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import bindparam, delete, insert, select, union
+from sqlalchemy import bindparam, delete, insert, select, union, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.oauth.models import User
 
 from ._database import Database
-from ._schema import access_tokens, authorization_codes, refresh_tokens, users
+from ._schema import access_tokens, authorization_codes, json_copy, refresh_tokens, users
 from ._text import check_storable, is_storable
 from ._tokens import record_revoked_grants
 
@@ -20,6 +20,7 @@ _u = users.c
 _GET: Final = select(users).where(_u.user_id == bindparam("p_user"))
 _BY_USERNAME: Final = select(users).where(_u.username == bindparam("p_username"))
 _ADD: Final = insert(users)
+_UPDATE: Final = update(users).where(_u.user_id == bindparam("p_user")).returning(_u.user_id)
 _LIST: Final = select(users).order_by(_u.username)
 _GRANTS: Final = union(
     select(authorization_codes.c.grant_id).where(
@@ -54,11 +55,23 @@ class SqlUserStore:
             "username": user.username,
             "password_hash": user.password_hash,
             "created_at": user.created_at,
+            "claims": _claims_value(user),
         }
         try:
             await self._db.write(lambda conn: conn.execute(_ADD, values))
         except IntegrityError:
             raise ValueError(f"user {user.username!r} exists") from None
+
+    async def update(self, user: User) -> bool:
+        """Replace the password hash and claims of `user.user_id`; False if unknown."""
+        check_storable(user.user_id, user.password_hash)
+        values = {
+            "p_user": user.user_id,
+            "password_hash": user.password_hash,
+            "claims": _claims_value(user),
+        }
+        found = await self._db.write(lambda conn: conn.execute(_UPDATE, values).first())
+        return found is not None
 
     async def list(self) -> Sequence[User]:
         rows = await self._db.read(lambda conn: conn.execute(_LIST).mappings().all())
@@ -89,4 +102,9 @@ def _user(row: RowMapping) -> User:
         username=row["username"],
         password_hash=row["password_hash"],
         created_at=int(row["created_at"]),
+        claims=row["claims"] or {},
     )
+
+
+def _claims_value(user: User) -> dict[str, Any] | None:
+    return json_copy(user.claims) if user.claims else None

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..context import Context
 from ..errors import InvalidGrant, InvalidRequest
+from ..id_token import is_openid_request, issue_id_token
 from ..models import AuditEvent, AuthorizationCode, Client
 from ..pkce import verify_code_verifier
 from ..resources import audience_for, narrow_resources, registered_apis, scope_for_apis
@@ -79,7 +80,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
             jkt=refresh_binding(request),
         )
         await ctx.store.tokens.add_refresh(refresh)
-    return await issue_tokens(
+    body = await issue_tokens(
         ctx,
         request,
         grant_type=GRANT_TYPE,
@@ -91,6 +92,16 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
         refresh_token=refresh_value,
         auth_time=redeemed.auth_time,
     )
+    if is_openid_request(redeemed.scope):  # OpenID Connect Core §3.1.3.3
+        body["id_token"] = await issue_id_token(
+            ctx,
+            client=client,
+            user_id=redeemed.user_id,
+            auth_time=redeemed.auth_time,
+            nonce=redeemed.nonce,
+            access_token=body["access_token"],
+        )
+    return body
 
 
 def check_redirect_uri(redirect_uri: str | None, code: AuthorizationCode, client: Client) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..context import Context
 from ..errors import InvalidGrant
+from ..id_token import is_openid_request, issue_id_token
 from ..models import AuditEvent
 from ..resources import audience_for, narrow_resources, registered_apis, scope_for_apis
 from ..scopes import parse_scope, require_subset
@@ -73,7 +74,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         raise InvalidGrant(_INVALID)
     if rotation.status != "rotated":
         raise InvalidGrant(_INVALID)
-    return await issue_tokens(
+    body = await issue_tokens(
         ctx,
         request,
         grant_type=GRANT_TYPE,
@@ -85,3 +86,13 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         refresh_token=value,
         auth_time=current.auth_time,
     )
+    if current.user_id is not None and is_openid_request(scope):
+        # OpenID Connect Core §12.2: a new ID token, same subject and auth_time, no nonce
+        body["id_token"] = await issue_id_token(
+            ctx,
+            client=client,
+            user_id=current.user_id,
+            auth_time=current.auth_time,
+            access_token=body["access_token"],
+        )
+    return body
