@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import secrets
 import sys
@@ -11,6 +12,7 @@ import unicodedata
 from typing import Any, Final
 
 from ostiary.jose.jwk import JWK, JWKSet
+from ostiary.oauth.claims import BOOLEAN_CLAIMS, check_claim
 from ostiary.oauth.consent import ConsentRevocation, revoke_consent
 from ostiary.oauth.context import Context
 from ostiary.oauth.models import AuditEvent, Consent, User
@@ -91,6 +93,65 @@ def create(args: argparse.Namespace) -> int:
         print(render_json(_describe(user)))
     else:
         print(f"created user {printable(username)} ({user.user_id})")
+    return 0
+
+
+def _apply_claims(claims: dict[str, Any], assignments: list[str], removals: list[str]) -> None:
+    for name in removals:
+        top, _, field = name.partition(".")
+        if field and isinstance(claims.get(top), dict):
+            claims[top].pop(field, None)
+            if not claims[top]:
+                del claims[top]
+        else:
+            claims.pop(name, None)
+    for assignment in assignments:
+        name, equals, text = assignment.partition("=")
+        if not equals:
+            fail(f"--claim takes NAME=VALUE, not {printable(assignment)!r}")
+        value: Any = text
+        if name in BOOLEAN_CLAIMS:
+            if text not in ("true", "false"):
+                fail(f"{name} takes true or false")
+            value = text == "true"
+        top, _, field = name.partition(".")
+        if field:
+            if top != "address":
+                fail(f"{printable(name)}: only address has fields")
+            value = {**claims.get("address", {}), field: text}
+        try:
+            claims[top] = check_claim(top, value)
+        except ValueError as exc:
+            fail(str(exc))
+
+
+def set_claims(args: argparse.Namespace) -> int:
+    username = unicodedata.normalize("NFC", args.username)
+    if not args.claim and not args.unset and not args.json:
+        fail("nothing to change: pass --claim NAME=VALUE or --unset NAME (or --json to show)")
+
+    async def change(store: Store) -> User:
+        user = await store.users.by_username(username)
+        if user is None:
+            fail(f"no user named {username!r}")
+        if not args.claim and not args.unset:
+            return user
+        claims = dict(user.claims)
+        _apply_claims(claims, args.claim, args.unset)
+        claims.pop("updated_at", None)
+        if claims:
+            claims["updated_at"] = int(time.time())  # OpenID Connect Core §5.1
+        changed = dataclasses.replace(user, claims=claims)
+        if not await store.users.update(changed):
+            fail(f"no user named {username!r}")
+        return changed
+
+    user = run_with_store(args, change, migrate_first=True)
+    if args.json:
+        print(render_json(dict(user.claims)))
+    else:
+        names = ", ".join(sorted(user.claims)) or "none"
+        print(f"claims of {printable(user.username)}: {names}")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""`ostiary users create | list | delete | consents | revoke-consent`: the people who sign in
-to the server, and what they let clients do."""
+"""`ostiary users create | set | list | delete | consents | revoke-consent`: the people who
+sign in to the server, their OpenID Connect claims, and what they let clients do."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     group.set_defaults(handler=lambda _args: _show_help(group))
     sub = group.add_subparsers(title="commands", metavar="COMMAND")
     _add_create(sub)
+    _add_set(sub)
     _add_list(sub)
     _add_delete(sub)
     _add_consents(sub)
@@ -55,6 +56,39 @@ def _add_create(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument("--json", action="store_true", help="print the new user as JSON")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_users", "create"))
+
+
+def _add_set(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "set",
+        help="set or remove a user's OpenID Connect claims (name, email, ...)",
+        description="Set or remove the standard claims (OpenID Connect Core 5.1) a user's "
+        "ID tokens and UserInfo answers carry, each released by its scope: profile (name, "
+        "given_name, family_name, middle_name, nickname, preferred_username, profile, "
+        "picture, website, gender, birthdate, zoneinfo, locale), email (email, "
+        "email_verified), address (address.formatted, address.street_address, "
+        "address.locality, address.region, address.postal_code, address.country), phone "
+        "(phone_number, phone_number_verified). updated_at is set to now on every change.",
+        formatter_class=HelpFormatter,
+        epilog="""examples:
+  ostiary users set --username alice --claim "name=Alice Liddell" --claim email=alice@example.com \
+      --claim email_verified=true --claim address.country=GB
+  ostiary users set --username alice --unset email --unset email_verified""",
+    )
+    parser.add_argument("--username", required=True, help="whose claims to change")
+    parser.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a claim (repeatable); *_verified take true or false",
+    )
+    parser.add_argument(
+        "--unset", action="append", default=[], metavar="NAME", help="remove a claim (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the user's claims as JSON")
+    add_config_option(parser)
+    parser.set_defaults(handler=deferred("_users", "set_claims"))
 
 
 def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,84 @@
+"""`ostiary users set`: a user's OpenID Connect standard claims, checked before they are kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_databases import in_store
+from cli_run import Run, assert_one_line_error
+
+from ostiary.oauth.models import User
+from ostiary.oauth.store import Store
+
+PASSWORD = "correct horse battery staple"
+
+
+def stored_user(url: str, username: str = "alice") -> User | None:
+    async def load(store: Store) -> User | None:
+        return await store.users.by_username(username)
+
+    return in_store(url, load)
+
+
+@pytest.fixture
+def alice(ostiary: Run, database_url: str) -> str:
+    result = ostiary(
+        "users", "create", "--username", "alice", "--password-stdin", stdin=PASSWORD.encode()
+    )
+    assert result.status == 0, result.err
+    return database_url
+
+
+def test_claims_are_set_typed_and_removed(ostiary: Run, alice: str) -> None:
+    result = ostiary(
+        *("users", "set", "--username", "alice", "--json"),
+        *("--claim", "name=Alice Liddell", "--claim", "email=alice@example.com"),
+        *("--claim", "email_verified=true", "--claim", "address.locality=Oxford"),
+        *("--claim", "address.country=GB"),
+    )
+    assert result.status == 0, result.err
+    shown = json.loads(result.out)
+    user = stored_user(alice)
+    assert user is not None and dict(user.claims) == shown
+    assert shown["email_verified"] is True
+    assert shown["address"] == {"locality": "Oxford", "country": "GB"}
+    assert isinstance(shown["updated_at"], int)
+    removed = ostiary(
+        *("users", "set", "--username", "alice"),
+        *("--unset", "email", "--unset", "email_verified", "--unset", "address.country"),
+    )
+    assert removed.status == 0, removed.err
+    user = stored_user(alice)
+    assert user is not None
+    assert set(user.claims) == {"name", "address", "updated_at"}
+    assert user.claims["address"] == {"locality": "Oxford"}
+    assert user.password_hash.startswith("$argon2id$")  # untouched
+
+
+@pytest.mark.parametrize(
+    ("claim", "fragment"),
+    [
+        ("email_verified=yes", "true or false"),
+        ("favourite_colour=blue", "not an OpenID Connect standard claim"),
+        ("address.planet=Mars", "address must be an object"),
+        ("name.first=Al", "only address has fields"),
+        ("name=" + "x" * 2000, "1 to 1024 characters"),
+        ("name", "NAME=VALUE"),
+    ],
+)
+def test_bad_claims_are_refused_and_nothing_changes(
+    ostiary: Run, alice: str, claim: str, fragment: str
+) -> None:
+    ok = ostiary("users", "set", "--username", "alice", "--claim", "nickname=Al")
+    assert ok.status == 0
+    before = stored_user(alice)
+    result = ostiary("users", "set", "--username", "alice", "--claim", claim)
+    assert_one_line_error(result, fragment)
+    assert stored_user(alice) == before
+
+
+def test_unknown_user_is_refused(ostiary: Run, alice: str) -> None:
+    assert_one_line_error(
+        ostiary("users", "set", "--username", "bob", "--claim", "name=Bob"), "no user named"
+    )
