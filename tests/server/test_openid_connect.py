@@ -20,6 +20,7 @@ from server_app import (
 )
 
 from ostiary.jose import jwt
+from ostiary.jose.jwk import JWK
 from ostiary.oauth.models import Client, ClientOidc, User
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,11 @@ CLAIMS = {
 
 
 async def signed_in_tokens(
-    served: Served, *, scope: str = "openid profile email", **oidc: Any
+    served: Served,
+    *,
+    scope: str = "openid profile email",
+    token_headers: dict[str, str] | None = None,
+    **oidc: Any,
 ) -> tuple[Client, str | None, User, dict[str, Any], str]:
     """A client and a user with claims; run the code flow; return the token response."""
     client, secret = await served.add_client(scopes=SCOPES, oidc=ClientOidc(**oidc))
@@ -56,6 +61,7 @@ async def signed_in_tokens(
             "code_verifier": pkce.verifier,
         },
         auth=(client.client_id, secret or ""),
+        headers=token_headers,
     )
     assert response.status_code == 200, response.text
     return client, secret, user, response.json(), params["nonce"]
@@ -264,3 +270,17 @@ async def test_userinfo_of_an_opaque_token(served: Served) -> None:
     assert access.count(".") == 0
     response = await served.http.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
     assert response.json() == {"sub": user.user_id}
+
+
+async def test_userinfo_refuses_a_dpop_bound_token_sent_as_bearer(served: Served) -> None:
+    holder = JWK.generate("EC", crv="P-256", alg="ES256")
+    claims = {"htm": "POST", "htu": ISSUER + "/token", "iat": served.clock(), "jti": "j-1"}
+    proof = jwt.encode(
+        claims, holder, alg="ES256", headers={"typ": "dpop+jwt", "jwk": holder.public().to_dict()}
+    )
+    _, _, _, body, _ = await signed_in_tokens(served, token_headers={"DPoP": proof})
+    assert body["token_type"] == "DPoP"
+    response = await served.http.get(
+        "/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"

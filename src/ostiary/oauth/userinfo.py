@@ -136,6 +136,10 @@ async def _resolve(token: str, ctx: Context) -> tuple[Client, str, frozenset[str
         raise _invalid_token()
     if await ctx.store.tokens.is_revoked(record.token_id, record.grant_id):
         raise _invalid_token()
+    # RFC 9449 §7.1: a DPoP-bound token must come with a proof, which this endpoint does not
+    # take; sent as a plain bearer token it is refused, never accepted without its key.
+    if "cnf" in record.extra:
+        raise _invalid_token("a DPoP-bound access token is not accepted as a bearer token here")
     client = await ctx.store.clients.get(record.client_id)
     if client is None:
         raise _invalid_token()
