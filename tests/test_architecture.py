@@ -286,8 +286,9 @@ PUBLIC_API: dict[str, frozenset[str]] = {
     # docs/protect.md
     "ostiary.protect": frozenset(
         {"Claims", "Credentials", "IssuerMetadata", "ProtectMiddleware", "RemoteJWKSet"}
-        | {"ResourceServer", "require_scopes", "scopes_of"}
+        | {"ResourceServer", "require_scopes", "scopes_of", "DPoPAuth", "DPoPKey"}
         | {"ProtectError", "InvalidRequest", "InvalidToken", "InsufficientScope", "Unavailable"}
+        | {"InvalidDPoPProof"}
     ),
 }
 

@@ -41,7 +41,14 @@ from e2e_user_agent import Pkce, authorization_url, authorize
 
 from ostiary.jose import jwt
 from ostiary.jose.jwk import JWK
-from ostiary.protect import Credentials, InvalidToken, ResourceServer, Unavailable
+from ostiary.protect import (
+    Credentials,
+    DPoPAuth,
+    DPoPKey,
+    InvalidToken,
+    ResourceServer,
+    Unavailable,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NOTES = "https://notes.example"
@@ -262,7 +269,8 @@ def test_unknown_resource_is_invalid_target(deployment: Deployment) -> None:
 
 def test_no_token_gets_the_bare_challenge(deployment: Deployment) -> None:
     response = call(deployment, "GET", "/notes", None)
-    assert (response.status_code, response.headers["www-authenticate"]) == (401, "Bearer")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer, DPoP algs=")
 
 
 def test_missing_scope_is_403_naming_it(deployment: Deployment) -> None:
@@ -464,3 +472,91 @@ def test_issuer_down_at_start_and_later(own_server: OstiaryServer, tmp_path: Pat
                 await api.verify(Credentials(token=token))
 
     asyncio.run(run())
+
+
+# -- DPoP (RFC 9449) end to end ------------------------------------------------------------
+
+
+def dpop_token(deployment: Deployment, key: DPoPKey) -> str:
+    client = deployment.writer
+    pair = f"{client['client_id']}:{client['client_secret']}".encode()
+    basic = "Basic " + base64.b64encode(pair).decode()  # the ids are URL-safe already
+    with httpx.Client(auth=DPoPAuth(key), timeout=TIMEOUT) as http:
+        response = http.post(
+            deployment.server.endpoint("token"),
+            data={"grant_type": "client_credentials", "resource": NOTES},
+            headers={"Authorization": basic},
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    token: str = response.json()["access_token"]
+    return token
+
+
+def test_dpop_bound_token_accepted_with_its_proofs(deployment: Deployment) -> None:
+    key = DPoPKey.generate()
+    token = dpop_token(deployment, key)
+    assert deployment.server.access_token_claims(token, audience=NOTES)["cnf"] == {"jkt": key.jkt}
+    with httpx.Client(
+        auth=DPoPAuth(key, access_token=token), base_url=deployment.notes_url, timeout=TIMEOUT
+    ) as http:
+        assert http.post("/notes", json={"text": "bound"}).status_code == 201
+        assert "bound" in http.get("/notes").json()
+        assert http.get("/me").json()["client_id"] == deployment.writer["client_id"]
+
+
+def dpop_call(deployment: Deployment, token: str, proof: str | None) -> httpx.Response:
+    headers = {"Authorization": f"DPoP {token}"}
+    if proof is not None:
+        headers["DPoP"] = proof
+    return httpx.get(deployment.notes_url + "/me", headers=headers, timeout=TIMEOUT)
+
+
+def assert_dpop_refused(response: httpx.Response, fragment: str) -> None:
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    assert 'DPoP error="invalid_dpop_proof"' in challenge, challenge
+    assert fragment in challenge
+
+
+def test_replayed_dpop_proof_refused(deployment: Deployment) -> None:
+    key = DPoPKey.generate()
+    token = dpop_token(deployment, key)
+    proof = key.proof("GET", deployment.notes_url + "/me", access_token=token)
+    assert dpop_call(deployment, token, proof).status_code == 200
+    assert_dpop_refused(dpop_call(deployment, token, proof), "already used")
+
+
+def test_dpop_proof_for_another_url_refused(deployment: Deployment) -> None:
+    key = DPoPKey.generate()
+    token = dpop_token(deployment, key)
+    for url in (deployment.notes_url + "/notes", "https://notes.example/me"):
+        proof = key.proof("GET", url, access_token=token)
+        assert_dpop_refused(dpop_call(deployment, token, proof), "htu")
+
+
+def test_stolen_bound_token_refused(deployment: Deployment) -> None:
+    key = DPoPKey.generate()
+    token = dpop_token(deployment, key)
+    as_bearer = call(deployment, "GET", "/me", token)
+    assert_invalid_token(as_bearer, token)
+    assert "bound to a DPoP key" in as_bearer.headers["www-authenticate"]
+    thief = DPoPKey.generate()
+    proof = thief.proof("GET", deployment.notes_url + "/me", access_token=token)
+    assert_dpop_refused(dpop_call(deployment, token, proof), "not signed by")
+
+
+def test_token_endpoint_refuses_a_replayed_dpop_proof(deployment: Deployment) -> None:
+    key = DPoPKey.generate()
+    proof = key.proof("POST", deployment.server.endpoint("token"))
+    client = deployment.writer
+    for expected in (200, 400):
+        response = httpx.post(
+            deployment.server.endpoint("token"),
+            data={"grant_type": "client_credentials", "resource": NOTES},
+            auth=(client["client_id"], client["client_secret"]),
+            headers={"DPoP": proof},
+            timeout=TIMEOUT,
+        )
+        assert response.status_code == expected, response.text
+    assert response.json()["error"] == "invalid_dpop_proof"

@@ -19,6 +19,9 @@ from ostiary.protect import ProtectMiddleware, ResourceServer
 
 pytestmark = pytest.mark.anyio
 
+DPOP = 'DPoP algs="ES256 ES384 ES512 EdDSA RS256 RS384 RS512 PS256 PS384 PS512"'
+BARE = f"Bearer, {DPOP}"  # RFC 6750 §3.1 and RFC 9449 §7.1: both schemes, no error
+
 
 def fastapi_app(api: ResourceServer) -> FastAPI:
     app = FastAPI()
@@ -66,9 +69,9 @@ async def test_valid_token_reaches_the_endpoint(
 async def test_no_token_gets_the_bare_challenge(client: httpx.AsyncClient) -> None:
     response = await client.get("/me")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["www-authenticate"] == BARE
     other_scheme = await client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
-    assert (other_scheme.status_code, other_scheme.headers["www-authenticate"]) == (401, "Bearer")
+    assert (other_scheme.status_code, other_scheme.headers["www-authenticate"]) == (401, BARE)
 
 
 async def test_expired_token_gets_invalid_token(
@@ -78,7 +81,7 @@ async def test_expired_token_gets_invalid_token(
     response = await client.get("/me", headers=bearer(token))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == (
-        'Bearer error="invalid_token", error_description="the access token has expired"'
+        f'Bearer error="invalid_token", error_description="the access token has expired", {DPOP}'
     )
     assert token not in response.text
 
@@ -115,7 +118,7 @@ async def test_query_token_ignored_unless_enabled(
     client: httpx.AsyncClient, issuer: FakeIssuer
 ) -> None:
     response = await client.get("/me", params={"access_token": issuer.token()})
-    assert (response.status_code, response.headers["www-authenticate"]) == (401, "Bearer")
+    assert (response.status_code, response.headers["www-authenticate"]) == (401, BARE)
 
 
 async def test_query_and_form_tokens_when_enabled(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from ostiary.jose import JoseError, jwt
+from ostiary.jose import ImmatureToken, JoseError, jwt
 
 from .context import Context
 from .dpop_algorithms import DPOP_ALGORITHMS
@@ -83,6 +83,8 @@ def verify_proof(
         claims, key = jwt.decode_with_embedded_key(
             proof, algorithms=DPOP_ALGORITHMS, typ=PROOF_TYPE, leeway=window, now=now
         )
+    except ImmatureToken:
+        raise InvalidDPoPProof("the DPoP proof's iat is too far from the server's time") from None
     except (JoseError, ValueError):
         raise InvalidDPoPProof(
             "the DPoP proof is malformed or its signature does not verify"

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from ._credentials import Credentials
 from ._discovery import IssuerMetadata
+from ._dpop_client import DPoPAuth, DPoPKey
 from ._errors import (
     InsufficientScope,
+    InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
     ProtectError,
@@ -33,7 +35,10 @@ from ._resource_server import Claims, ResourceServer, require_scopes, scopes_of
 __all__ = [
     "Claims",
     "Credentials",
+    "DPoPAuth",
+    "DPoPKey",
     "InsufficientScope",
+    "InvalidDPoPProof",
     "InvalidRequest",
     "InvalidToken",
     "IssuerMetadata",

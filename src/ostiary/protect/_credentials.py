@@ -24,8 +24,9 @@ class Credentials:
     dpop_proof: str | None = None
 
 
-def from_authorization(values: Sequence[str]) -> Credentials | None:
-    """The token of the `Authorization` header values; None when there is none."""
+def from_authorization(values: Sequence[str], dpop: Sequence[str] = ()) -> Credentials | None:
+    """The token of the `Authorization` header values (and, for the DPoP scheme, the `DPoP`
+    header's proof); None when there is none."""
     if not values:
         return None
     if len(values) > 1:
@@ -36,7 +37,11 @@ def from_authorization(values: Sequence[str]) -> Credentials | None:
     token = token.strip(" ")
     if not token or len(token) > MAX_TOKEN_LENGTH or _B64TOKEN.fullmatch(token) is None:
         raise InvalidRequest(f"the {scheme} credentials are malformed")
-    return Credentials(token=token, scheme="DPoP" if scheme.lower() == "dpop" else "Bearer")
+    if scheme.lower() != "dpop":
+        return Credentials(token=token)
+    if len(dpop) > 1:
+        raise InvalidRequest("send one DPoP header")  # RFC 9449 §4.3
+    return Credentials(token=token, scheme="DPoP", dpop_proof=dpop[0] if dpop else None)
 
 
 def from_parameter(values: Sequence[str], where: str) -> Credentials | None:

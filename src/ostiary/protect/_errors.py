@@ -24,6 +24,7 @@ class ProtectError(Exception):
         super().__init__(description or self.error)
         self.description = description
         self.detail = detail  # logs only: never rendered
+        self.scheme = "Bearer"  # the scheme the request used: its challenge gets the error
 
 
 class InvalidRequest(ProtectError):
@@ -46,16 +47,9 @@ class InvalidDPoPProof(ProtectError):
     error = "invalid_dpop_proof"
     status = 401
 
-
-class UseDPoPNonce(ProtectError):
-    """RFC 9449 §9: the resource server wants a proof carrying the nonce it sends."""
-
-    error = "use_dpop_nonce"
-    status = 401
-
-    def __init__(self, nonce: str) -> None:
-        super().__init__("the DPoP proof must carry the nonce in the DPoP-Nonce header")
-        self.nonce = nonce
+    def __init__(self, description: str = "") -> None:
+        super().__init__(description)
+        self.scheme = "DPoP"
 
 
 class InsufficientScope(ProtectError):
@@ -84,6 +78,20 @@ class Unavailable(ProtectError):
 def quoted(value: str) -> str:
     """A value safe inside an auth-param's quotes (RFC 6750 §3 character set)."""
     return '"' + _NOT_QUOTABLE.sub("?", value) + '"'
+
+
+def challenges(
+    error: ProtectError | None, *, realm: str | None = None, dpop_algs: Iterable[str] = ()
+) -> str:
+    """The `WWW-Authenticate` value: a Bearer challenge, and a DPoP one when DPoP is
+    accepted (RFC 9449 §7.1: both, when both are); the error goes to the scheme it is about."""
+    dpop_algs = tuple(dpop_algs)
+    scheme = error.scheme if error is not None else "Bearer"
+    found = [challenge(error if scheme == "Bearer" else None, scheme="Bearer", realm=realm)]
+    if dpop_algs:
+        dpop_error = error if scheme == "DPoP" else None
+        found.append(challenge(dpop_error, scheme="DPoP", realm=realm, algs=dpop_algs))
+    return ", ".join(found)
 
 
 def challenge(

@@ -26,13 +26,15 @@ from ostiary.jose import (
 
 from ._credentials import Credentials, from_authorization, from_parameter, only_one
 from ._discovery import ASYMMETRIC_ALGORITHMS, IssuerMetadata, check_issuer_url, discover
+from ._dpop import DPOP_ALGORITHMS, ReplayCache, check_proof
 from ._errors import (
     InsufficientScope,
+    InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
     ProtectError,
     Unavailable,
-    challenge,
+    challenges,
 )
 from ._fetch import FetchError
 from ._introspection import Introspector
@@ -64,6 +66,9 @@ class ResourceServer:
     JWT access tokens (RFC 9068) are checked locally against the issuer's JWKS. Opaque ones
     are introspected (RFC 7662) when `client_id` and `client_secret` are given. Tokens are
     read from the `Authorization` header only, unless `token_in_query` / `token_in_form`.
+    DPoP-bound tokens (RFC 9449) are accepted with their proof (`dpop=False` to refuse the
+    scheme, `dpop_required=True` to refuse plain bearer tokens); `public_url` is the API's
+    external origin when a proxy changes what the app sees, for the proofs' `htu`.
     """
 
     def __init__(
@@ -79,6 +84,9 @@ class ResourceServer:
         token_in_query: bool = False,
         token_in_form: bool = False,
         realm: str | None = None,
+        dpop: bool = True,
+        dpop_required: bool = False,
+        public_url: str | None = None,
         refetch_interval: float = 30,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
@@ -96,12 +104,18 @@ class ResourceServer:
                 )
         if not 0 <= leeway <= 300:
             raise ValueError("leeway is a few seconds of clock skew, at most 300")
+        if dpop_required and not dpop:
+            raise ValueError("dpop_required needs dpop")
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
         self.realm = realm
         self.token_in_query = token_in_query
         self.token_in_form = token_in_form
+        self.dpop = dpop
+        self.dpop_required = dpop_required
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self._replay = ReplayCache()
         self._algorithms = tuple(algorithms) if algorithms is not None else None
         self._client = (client_id, client_secret) if client_id and client_secret else None
         self._introspection_cache_ttl = introspection_cache_ttl
@@ -160,19 +174,53 @@ class ResourceServer:
 
     # -- verification ----------------------------------------------------------------------
 
-    async def verify(self, credentials: Credentials) -> Claims:
-        """The claims of a valid access token for this API; a `ProtectError` otherwise."""
-        if credentials.scheme != "Bearer":
+    async def verify(
+        self, credentials: Credentials, *, method: str = "GET", url: str | None = None
+    ) -> Claims:
+        """The claims of a valid access token for this API; a `ProtectError` otherwise.
+
+        A DPoP request's proof is checked against `method` and `url` (the request's own).
+        """
+        try:
+            return await self._verify(credentials, method, url)
+        except ProtectError as exc:
+            if credentials.scheme == "DPoP":
+                exc.scheme = "DPoP"
+            raise
+
+    async def _verify(self, credentials: Credentials, method: str, url: str | None) -> Claims:
+        scheme = credentials.scheme
+        if scheme == "DPoP" and not self.dpop:
             raise InvalidRequest("this API accepts Bearer tokens")
+        if scheme == "Bearer" and self.dpop_required:
+            raise InvalidToken("this API accepts only DPoP-bound tokens, with their proof")
         token = credentials.token
         if token.count(".") == 2:
             claims = await self._verify_jwt(token)
         else:
             claims = await self._introspect(token)
         cnf = claims.get("cnf")
-        if isinstance(cnf, dict) and "jkt" in cnf:
-            # RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused.
-            raise InvalidToken("the access token is bound to a DPoP key; send it with DPoP")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if scheme == "Bearer":
+            if jkt is not None:
+                # RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused.
+                raise InvalidToken("the access token is bound to a DPoP key; send it with DPoP")
+            return claims
+        if not isinstance(jkt, str):
+            raise InvalidToken("the access token is not DPoP-bound; send it as a Bearer token")
+        if credentials.dpop_proof is None:
+            raise InvalidDPoPProof("a DPoP request needs a DPoP header with a proof")
+        if url is None:
+            raise ValueError("verify() needs the request's url to check a DPoP proof")
+        check_proof(
+            credentials.dpop_proof,
+            jkt=jkt,
+            access_token=token,
+            method=method,
+            url=url,
+            replay=self._replay,
+            clock=self._clock,
+        )
         return claims
 
     async def _verify_jwt(self, token: str) -> Claims:
@@ -236,8 +284,11 @@ class ResourceServer:
 
     async def credentials(self, request: Request) -> Credentials | None:
         """The token of a request: the Authorization header, or where explicitly enabled."""
+        headers = request.headers
         found: dict[str, Credentials | None] = {
-            "Authorization header": from_authorization(request.headers.getlist("authorization"))
+            "Authorization header": from_authorization(
+                headers.getlist("authorization"), headers.getlist("dpop")
+            )
         }
         if self.token_in_query:
             found["query"] = from_parameter(request.query_params.getlist("access_token"), "query")
@@ -259,9 +310,15 @@ class ResourceServer:
             found = await self.credentials(request)
             if found is None:
                 raise InvalidToken()  # no credentials: the bare challenge (RFC 6750 §3.1)
-            claims = await self.verify(found)
+            claims = await self.verify(found, method=request.method, url=self.request_url(request))
         require_scopes(claims, scopes)
         return claims
+
+    def request_url(self, request: Request) -> str:
+        """The URL a DPoP proof's `htu` must name: `public_url` + path, or the request's."""
+        if self.public_url is not None:
+            return self.public_url + request.url.path
+        return str(request.url.replace(query=None, fragment=None))
 
     def require_scopes(self, *scopes: str) -> Dependency:
         """A FastAPI dependency: the verified claims, or a 400/401/403/503 `HTTPException`.
@@ -284,7 +341,8 @@ class ResourceServer:
         if isinstance(error, Unavailable):
             return {"Retry-After": str(error.retry_after), "Cache-Control": "no-store"}
         shown = error if error.description or not isinstance(error, InvalidToken) else None
-        return {"WWW-Authenticate": challenge(shown, realm=self.realm)}
+        algs = DPOP_ALGORITHMS if self.dpop else ()
+        return {"WWW-Authenticate": challenges(shown, realm=self.realm, dpop_algs=algs)}
 
     async def aclose(self) -> None:
         """Stop background fetches and close the HTTP client this object made."""
