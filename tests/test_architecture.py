@@ -39,6 +39,7 @@ LAYERS: dict[str, frozenset[str]] = {
             "pydantic",
             "pydantic_settings",
             "argon2",
+            "redis",
         }
     ),
     "cli": frozenset(

@@ -19,6 +19,7 @@ from server_app import (
     query_of,
     sign_in_and_allow,
 )
+from starlette.routing import Route
 
 pytestmark = pytest.mark.anyio
 
@@ -142,6 +143,31 @@ async def test_oversized_body_is_413_before_anything_reads_it(served: Served) ->
     )
     assert_oauth_error(chunked, 413, "invalid_request")
     assert len(await served.store.audit.tail(1000)) == before
+
+
+async def test_every_route_refuses_an_oversized_chunked_body(served: Served) -> None:
+    """BodyLimit wraps the whole app: no route, present or future, reads past the limit."""
+    routes = [
+        (method, route.path)
+        for route in served.app.routes
+        if isinstance(route, Route)
+        for method in sorted(route.methods or ())
+        if method != "HEAD"
+    ]
+    assert ("POST", "/token") in routes and ("POST", "/login") in routes
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length
+        for _ in range(100):
+            yield b"a" * 1024
+
+    for method, path in routes:
+        response = await served.http.request(
+            method,
+            path,
+            content=chunks(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 413, (method, path, response.status_code)
 
 
 async def test_oversized_login_post_gets_a_413_page(served: Served) -> None:

@@ -726,6 +726,26 @@ async def test_throttle_recent_and_forgive(store: Store) -> None:
     assert await store.throttle.recent("user:carol", now=NOW + 60, window=60) == (0, None)
 
 
+async def test_rate_counters_add_across_callers(store: Store) -> None:
+    expires = NOW + 120
+    assert await store.rates.add(7, {"c_a": 3, "c_b": 1}, expires_at=expires, now=NOW) == {
+        "c_a": 3,
+        "c_b": 1,
+    }
+    assert await store.rates.add(7, {"c_a": 2}, expires_at=expires, now=NOW) == {"c_a": 5}
+    assert await store.rates.add(8, {"c_a": 1}, expires_at=expires, now=NOW) == {"c_a": 1}
+    assert await store.rates.add(7, {}, expires_at=expires, now=NOW) == {}
+    # once expired, a window's counter is gone
+    assert await store.rates.add(7, {"c_a": 1}, expires_at=expires + 60, now=expires) == {"c_a": 1}
+
+
+async def test_rate_counters_add_under_a_race(store: Store) -> None:
+    totals = await asyncio.gather(
+        *(store.rates.add(9, {"c_r": 1}, expires_at=NOW + 60, now=NOW) for _ in range(RACERS))
+    )
+    assert sorted(t["c_r"] for t in totals) == list(range(1, RACERS + 1))
+
+
 async def test_throttle_reset(store: Store) -> None:
     await store.throttle.hit("user:alice", now=NOW, window=60)
     await store.throttle.hit("user:bob", now=NOW, window=60)

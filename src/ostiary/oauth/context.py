@@ -10,6 +10,7 @@ from typing import Protocol
 from ostiary.jose.jwk import JWK, JWKSet
 
 from .config import ServerConfig
+from .rate_limits import RateLimiter
 from .store import Store
 
 
@@ -43,6 +44,7 @@ class Context:
     keys: KeyRing
     passwords: PasswordHasher
     clock: Callable[[], int] = field(default=_now)
+    token_limits: RateLimiter | None = None  # per client at the token endpoint; None: none
 
     def now(self) -> int:
         return self.clock()

@@ -6,7 +6,7 @@ Each method runs without awaiting inside, so on one event loop every method is a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .models import (
     Api,
@@ -365,6 +365,23 @@ class MemoryThrottleStore:
         self._hits.pop(key, None)
 
 
+class MemoryRateCounters:
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], tuple[int, int]] = {}  # -> (count, expires_at)
+
+    async def add(
+        self, window: int, counts: Mapping[str, int], *, expires_at: int, now: int
+    ) -> dict[str, int]:
+        self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+        totals: dict[str, int] = {}
+        for key, n in counts.items():
+            if n > 0:
+                count = self._counts.get((key, window), (0, expires_at))[0] + n
+                self._counts[(key, window)] = (count, expires_at)
+                totals[key] = count
+        return totals
+
+
 class MemoryAuditLog:
     def __init__(self) -> None:
         self.events: list[AuditEvent] = []
@@ -389,6 +406,7 @@ class MemoryStore:
         self.consents = MemoryConsentStore()
         self.keys = MemoryKeyStore()
         self.throttle = MemoryThrottleStore()
+        self.rates = MemoryRateCounters()
         self.audit = MemoryAuditLog()
 
     async def ping(self) -> None:

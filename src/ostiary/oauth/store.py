@@ -7,7 +7,7 @@ Times are integer Unix seconds passed in by the caller; stores never read the cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from .models import (
@@ -158,6 +158,15 @@ class ThrottleStore(Protocol):
     async def reset(self, key: str) -> None: ...
 
 
+class RateCounterStore(Protocol):
+    async def add(
+        self, window: int, counts: Mapping[str, int], *, expires_at: int, now: int
+    ) -> dict[str, int]:
+        """Add `counts` to each key's counter for fixed window number `window`, atomically
+        per key, and return each key's new total over every caller. Counters may be dropped
+        once `expires_at` has passed; `now` lets the store drop expired ones meanwhile."""
+
+
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
     async def tail(self, limit: int = 50) -> Sequence[AuditEvent]: ...
@@ -184,6 +193,8 @@ class Store(Protocol):
     def replay(self) -> ReplayStore: ...
     @property
     def throttle(self) -> ThrottleStore: ...
+    @property
+    def rates(self) -> RateCounterStore: ...
     @property
     def audit(self) -> AuditLog: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .client_auth import authenticate_client
 from .context import Context
 from .dpop import check_token_request_proof, new_nonce
-from .errors import OAuthError, UnsupportedGrantType
+from .errors import OAuthError, SlowDown, UnsupportedGrantType
 from .grants import GRANTS, GrantRequest
 from .metadata import token_endpoint
 from .token_request import TokenRequest, TokenResponse, error_response, json_response, parse_form
@@ -26,6 +26,14 @@ async def handle_token_request(req: TokenRequest, ctx: Context) -> TokenResponse
         client = await authenticate_client(
             form, req.authorization, ctx, endpoint=token_endpoint(ctx.config)
         )
+        if ctx.token_limits is not None:
+            # after authentication: only a client's own requests use up its budget
+            wait = ctx.token_limits.take(client.client_id, now=ctx.now())
+            if wait:
+                raise SlowDown(
+                    "this client sent too many token requests; retry after Retry-After seconds",
+                    retry_after=wait,
+                )
         grant = GRANTS.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType("the grant_type is not supported")

@@ -8,6 +8,7 @@ app = create_app(settings, store=MemoryStore(), clock=lambda: 1_900_000_000)  # 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -36,7 +37,7 @@ from ostiary.oauth.metadata import (
     TOKEN_PATH,
     USERINFO_PATH,
 )
-from ostiary.oauth.store import Store
+from ostiary.oauth.store import RateCounterStore, Store
 from ostiary.store import migrate, open_store
 
 from . import metrics, render
@@ -46,6 +47,8 @@ from .key_secret import derive_key, load_key_secret
 from .keyring import DbKeyRing, ensure_signing_keys, server_algorithms
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
+from .rate_limit import SharedRateLimiter
+from .redis_counters import REDIS_ERRORS, RedisRateCounters
 from .routes_authorize import authorize
 from .routes_consent import consent
 from .routes_login import login, login_form
@@ -189,6 +192,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             refresh_interval=settings.key_refresh_interval,
             default_alg=config.signing_alg,
         )
+        token_limits = _token_limits(settings, store, stack)
         passwords = options.passwords or Argon2PasswordHasher()
         cookies = CookiePolicy(secure=not settings.is_local)
         app.state.runtime = Runtime(
@@ -199,6 +203,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
                 keys=keyring,
                 passwords=passwords,
                 clock=options.clock,
+                token_limits=token_limits,
             ),
             keyring=keyring,
             passwords=passwords,
@@ -209,6 +214,39 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             throttle=LoginThrottle(store=store.throttle, config=config),
         )
         yield
+
+
+def _token_limits(
+    settings: Settings, store: Store, stack: contextlib.AsyncExitStack
+) -> SharedRateLimiter | None:
+    """The per-client token endpoint limit, sharing its counts in the background until the
+    app stops (then once more, so the other processes count what this one admitted)."""
+    if settings.token_rate_limit == 0:
+        return None
+    counters: RateCounterStore = store.rates
+    errors: tuple[type[BaseException], ...] = ()
+    if settings.redis_url is not None:
+        redis_counters = RedisRateCounters(settings.redis_url, timeout=settings.database_timeout)
+        stack.push_async_callback(redis_counters.close)
+        counters, errors = redis_counters, REDIS_ERRORS
+    limiter = SharedRateLimiter(
+        counters,
+        name="token",
+        limit=settings.token_rate_limit,
+        window=settings.token_rate_window,
+        sync_interval=settings.rate_limit_sync_interval,
+        errors=errors,
+    )
+    sharing = asyncio.get_running_loop().create_task(limiter.run())
+    stack.push_async_callback(limiter.close)
+    stack.push_async_callback(_cancel, sharing)  # first: no share runs during the last one
+    return limiter
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _stop_watching_pool(stats: metrics.PoolStats) -> None:

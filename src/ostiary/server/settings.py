@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=1000)  # connections per process
     workers: int = Field(default=1, ge=1, le=64)  # `ostiary serve` processes on one port
     dpop_nonces: bool = False  # RFC 9449 §8: DPoP proofs at /token must carry our nonce
+    # Token requests per client per window over every process (0: no limit); generous by
+    # default: it stops a runaway client, not a busy one.
+    token_rate_limit: int = Field(default=120_000, ge=0)
+    token_rate_window: int = Field(default=60, ge=1, le=24 * 3600)
+    rate_limit_sync_interval: float = Field(default=1.0, gt=0, le=60)  # share counts this often
+    redis_url: str | None = None  # rate-limit counters in Redis instead of the database
 
     @classmethod
     def settings_customise_sources(
@@ -88,6 +94,10 @@ class Settings(BaseSettings):
         check_issuer(self.effective_issuer)
         if not self.database_url.strip():
             raise SettingsError("OSTIARY_DATABASE_URL is empty")
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise SettingsError("OSTIARY_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         return self
 
     @property

@@ -200,6 +200,17 @@ throttle_hits = Table(
     Index(None, "key", "at"),
 )
 
+# Requests per key (a client at the token endpoint) per fixed window, added in batches by
+# every server process (`server/rate_limit.py`).
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("window", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,
