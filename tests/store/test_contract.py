@@ -140,6 +140,21 @@ async def test_client_round_trips_every_field(store: Store) -> None:
     assert await store.clients.get("c1") == client
 
 
+async def test_client_update_replaces_all_but_creation(store: Store) -> None:
+    await store.clients.add(make_client())
+    changed = make_client(
+        name="Renamed",
+        redirect_uris=("https://app.example/v2",),
+        scopes=frozenset({"openid"}),
+        created_at=NOW + 99,
+        oidc=ClientOidc(registration_token_hash="h", post_logout_redirect_uris=("https://a/x",)),
+    )
+    assert await store.clients.update(changed) is True
+    assert await store.clients.get("c1") == dataclasses.replace(changed, created_at=NOW)
+    assert await store.clients.update(make_client("c2")) is False
+    assert await store.clients.get("c2") is None
+
+
 async def test_public_client_without_secret(store: Store) -> None:
     client = make_client(auth_method="none", secret_hash=None, scopes=frozenset())
     await store.clients.add(client)

@@ -12,11 +12,14 @@ from ostiary.jose import JoseError
 from ostiary.jose.jwk import JWKSet
 from ostiary.oauth.client_secrets import generate_client_secret, hash_client_secret
 from ostiary.oauth.models import AuditEvent, AuthMethod, Client, TokenFormat
+from ostiary.oauth.registration import issue_initial_access_token
 from ostiary.oauth.store import Store
+from ostiary.server.key_secret import load_key_secret, with_derived_keys
+from ostiary.server.settings import SettingsError
 
 from ._console import fail, parse_json_object, printable, read_input, render_json
 from ._registration import check_grant_types, check_redirect_uris, check_scopes
-from ._server_settings import run_with_store
+from ._server_settings import load_settings, run_with_store
 
 _MAX_JWKS_SIZE: Final = 64 * 1024
 
@@ -197,4 +200,19 @@ def delete(args: argparse.Namespace) -> int:
     if not run_with_store(args, delete):
         fail(f"no client {client_id!r}")
     print(f"deleted client {printable(client_id)}")
+    return 0
+
+
+def registration_token(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    if settings.registration == "off":
+        fail("dynamic client registration is off (OSTIARY_REGISTRATION=off)")
+    if not 0 < args.ttl <= 30 * 24 * 3600:
+        fail("--ttl must be between 1 second and 30 days")
+    try:
+        secret = load_key_secret(settings.key_path, create=settings.key_file is None)
+    except SettingsError as exc:
+        fail(str(exc))
+    config = with_derived_keys(settings.server_config(), secret)
+    print(issue_initial_access_token(config, ttl=args.ttl, now=int(time.time())))
     return 0

@@ -1,4 +1,5 @@
-"""`ostiary clients create | list | show | delete`: the applications that ask for tokens."""
+"""`ostiary clients create | list | show | delete | registration-token`: the applications
+that ask for tokens, and the tokens that let applications register themselves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from ostiary.oauth.models import AUTH_METHODS
 
 from ._console import HelpFormatter
+from ._durations import parse_duration
 from ._server_options import add_config_option, deferred
 
 
@@ -24,6 +26,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_list(sub)
     _add_show(sub)
     _add_delete(sub)
+    _add_registration_token(sub)
 
 
 def _show_help(parser: argparse.ArgumentParser) -> int:
@@ -95,6 +98,30 @@ address (http://127.0.0.1, http://[::1]) for a native app.""",
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_clients", "create"))
+
+
+def _add_registration_token(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "registration-token",
+        help="print an initial access token for dynamic client registration",
+        description="Print an initial access token (RFC 7591): whoever holds it may register "
+        "clients at POST /register until it expires, with 'Authorization: Bearer TOKEN'. "
+        "Nothing is stored: it is signed with a key derived from the key-encryption secret "
+        "(OSTIARY_KEY_FILE), so it cannot be revoked before it expires; keep it short.",
+        formatter_class=HelpFormatter,
+        epilog="""examples:
+  ostiary clients registration-token                 # valid for 1 hour
+  ostiary clients registration-token --ttl 10m""",
+    )
+    parser.add_argument(
+        "--ttl",
+        type=parse_duration,
+        default=3600,
+        metavar="DURATION",
+        help="how long the token lets clients register (default 1h)",
+    )
+    add_config_option(parser)
+    parser.set_defaults(handler=deferred("_clients", "registration_token"))
 
 
 def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -36,6 +36,11 @@ class ServerConfig:
     # The secret salt of pairwise subject identifiers (OpenID Connect Core §8.1); the server
     # derives it from its key-encryption secret. Without one, pairwise clients are refused.
     subject_salt: bytes = field(default=b"", repr=False)
+    # Dynamic client registration (RFC 7591): initial access tokens are HMACs under this key
+    # (derived from the key-encryption secret); without one, only open registration works.
+    registration_key: bytes = field(default=b"", repr=False)
+    open_registration: bool = False  # anyone may register a client: an explicit choice
+    registration_enabled: bool = True
 
     def __post_init__(self) -> None:
         if not self.issuer or self.issuer.endswith("/") or "?" in self.issuer or "#" in self.issuer:

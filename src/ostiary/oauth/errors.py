@@ -136,3 +136,26 @@ class UseDPoPNonce(OAuthError):
     def __init__(self, nonce: str) -> None:
         super().__init__("the DPoP proof must carry the nonce from the DPoP-Nonce header")
         self.nonce = nonce
+
+
+class InvalidRedirectUri(OAuthError):
+    """RFC 7591 §3.2.2: a redirect_uri (or post_logout_redirect_uri) may not be registered."""
+
+    error = "invalid_redirect_uri"
+    redirectable = False
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2: a client metadata value is invalid or not supported."""
+
+    error = "invalid_client_metadata"
+    redirectable = False
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1: the bearer token (e.g. an initial or registration access token) is
+    missing, malformed, expired or revoked."""
+
+    error = "invalid_token"
+    status = 401
+    redirectable = False

@@ -36,6 +36,13 @@ class MemoryClientStore:
             raise ValueError(f"client {client.client_id!r} exists")
         self._rows[client.client_id] = client
 
+    async def update(self, client: Client) -> bool:
+        stored = self._rows.get(client.client_id)
+        if stored is None:
+            return False
+        self._rows[client.client_id] = dataclasses.replace(client, created_at=stored.created_at)
+        return True
+
     async def list(self) -> Sequence[Client]:
         return sorted(self._rows.values(), key=lambda c: (c.created_at, c.client_id))
 

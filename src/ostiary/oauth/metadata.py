@@ -19,6 +19,7 @@ JWKS_PATH: Final = "/jwks.json"
 METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
 OPENID_CONFIGURATION_PATH: Final = "/.well-known/openid-configuration"
 USERINFO_PATH: Final = "/userinfo"
+REGISTRATION_PATH: Final = "/register"
 # OpenID Connect Core §2 and §3.1.3.6: what an ID token may hold besides the user's claims.
 _ID_TOKEN_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash")
 
@@ -100,4 +101,6 @@ def openid_configuration(config: ServerConfig) -> dict[str, Any]:
             "request_uri_parameter_supported": False,
         }
     )
+    if config.registration_enabled:  # RFC 7591 §3; OpenID Connect Discovery §3
+        document["registration_endpoint"] = config.issuer + REGISTRATION_PATH
     return document

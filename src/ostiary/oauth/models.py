@@ -30,6 +30,9 @@ class ClientOidc:
     subject_type: SubjectType = "public"
     sector_identifier: str | None = None  # the host pairwise subjects are computed for
     post_logout_redirect_uris: tuple[str, ...] = ()
+    # RFC 7592 §3: the hash of the registration access token of a dynamically registered
+    # client (None: the client was made by an operator and is not managed over HTTP)
+    registration_token_hash: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

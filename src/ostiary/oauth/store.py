@@ -30,6 +30,9 @@ class ClientStore(Protocol):
     async def add(self, client: Client) -> None:
         """Insert; `ValueError` if the client_id exists."""
 
+    async def update(self, client: Client) -> bool:
+        """Replace every field but `created_at` of `client.client_id`; False if unknown."""
+
     async def list(self) -> Sequence[Client]: ...
     async def delete(self, client_id: str) -> bool:
         """Remove the client and everything issued to it; False if unknown."""

@@ -33,6 +33,7 @@ from ostiary.oauth.metadata import (
     JWKS_PATH,
     METADATA_PATH,
     OPENID_CONFIGURATION_PATH,
+    REGISTRATION_PATH,
     REVOCATION_PATH,
     TOKEN_PATH,
     USERINFO_PATH,
@@ -43,7 +44,7 @@ from ostiary.store import migrate, open_store
 from . import metrics, render
 from .body_limit import BodyLimit
 from .csrf import CsrfProtection
-from .key_secret import derive_key, load_key_secret
+from .key_secret import derive_key, load_key_secret, with_derived_keys
 from .keyring import DbKeyRing, ensure_signing_keys, server_algorithms
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
@@ -55,6 +56,7 @@ from .routes_login import login, login_form
 from .routes_metadata import jwks, metadata, openid_provider_metadata
 from .routes_operations import health
 from .routes_operations import metrics as metrics_endpoint
+from .routes_registration import manage_client, register_client
 from .routes_token import introspect, revoke, token
 from .routes_userinfo import userinfo
 from .runtime import Runtime
@@ -136,6 +138,8 @@ def create_app(
         Route(METADATA_PATH, metadata, methods=["GET"]),
         Route(OPENID_CONFIGURATION_PATH, openid_provider_metadata, methods=["GET"]),
         Route(USERINFO_PATH, userinfo, methods=["GET", "POST"]),
+        Route(REGISTRATION_PATH, register_client, methods=["POST"]),
+        Route(REGISTRATION_PATH + "/{client_id}", manage_client, methods=["GET", "PUT", "DELETE"]),
         Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
         Route(HEALTH_PATH, health, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
@@ -160,10 +164,7 @@ def create_app(
 async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
     settings = options.settings
     secret = load_key_secret(settings.key_path, create=settings.key_file is None)
-    # pairwise subjects (OpenID Connect Core §8.1) are salted with a secret of this server
-    config = dataclasses.replace(
-        settings.server_config(), subject_salt=derive_key(secret, "ostiary pairwise subjects v1")
-    )
+    config = with_derived_keys(settings.server_config(), secret)
     if settings.dpop_nonces:
         nonce_secret = derive_key(secret, "ostiary dpop nonce")
         config = dataclasses.replace(config, dpop_nonce_secret=nonce_secret)

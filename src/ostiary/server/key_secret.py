@@ -7,12 +7,15 @@ Every server process and the CLI read the same secret: it encrypts the signing k
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import os
 import secrets
 import stat
 from pathlib import Path
+
+from ostiary.oauth.config import ServerConfig
 
 from .settings import SettingsError
 
@@ -86,3 +89,14 @@ def derive_key(secret: bytes, purpose: str, length: int = 32) -> bytes:
         out += block
         counter += 1
     return out[:length]
+
+
+def with_derived_keys(config: ServerConfig, secret: bytes) -> ServerConfig:
+    """`config` with the keys the core derives from the key-encryption secret: the salt of
+    pairwise subjects (OpenID Connect Core §8.1) and the key of initial access tokens
+    (RFC 7591 §3), the same in every process that holds the secret."""
+    return dataclasses.replace(
+        config,
+        subject_salt=derive_key(secret, "ostiary pairwise subjects v1"),
+        registration_key=derive_key(secret, "ostiary initial access tokens v1"),
+    )

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     token_rate_window: int = Field(default=60, ge=1, le=24 * 3600)
     rate_limit_sync_interval: float = Field(default=1.0, gt=0, le=60)  # share counts this often
     redis_url: str | None = None  # rate-limit counters in Redis instead of the database
+    # RFC 7591 at /register: "token" needs an initial access token (`ostiary clients
+    # registration-token`), "open" lets anyone register, "off" turns the endpoint off
+    registration: Literal["token", "open", "off"] = "token"
 
     @classmethod
     def settings_customise_sources(
@@ -133,6 +136,8 @@ class Settings(BaseSettings):
                 login_window=self.login_window,
                 login_backoff_cap=self.login_backoff_cap,
                 max_request_size=self.max_request_size,
+                open_registration=self.registration == "open",
+                registration_enabled=self.registration != "off",
             )
         except ValueError as exc:
             raise SettingsError(f"OSTIARY_ISSUER or a token setting is invalid: {exc}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import bindparam, delete, insert, select, union
+from sqlalchemy import bindparam, delete, insert, select, union, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +28,9 @@ _c = clients.c
 # Statements are built once: building one costs more than running it on SQLite.
 _GET: Final = select(clients).where(_c.client_id == bindparam("p_client"))
 _ADD: Final = insert(clients)
+_UPDATE: Final = (
+    update(clients).where(_c.client_id == bindparam("p_client")).returning(_c.client_id)
+)
 _LIST: Final = select(clients).order_by(_c.created_at, _c.client_id)
 _GRANTS: Final = union(
     select(authorization_codes.c.grant_id).where(
@@ -72,6 +75,26 @@ class SqlClientStore:
             await self._db.write(lambda conn: conn.execute(_ADD, values))
         except IntegrityError:
             raise ValueError(f"client {client.client_id!r} exists") from None
+
+    async def update(self, client: Client) -> bool:
+        """Replace every field of the client with this client_id; False if unknown."""
+        check_storable(
+            client.client_id,
+            client.name,
+            client.secret_hash,
+            client.oidc.sector_identifier,
+            more=(
+                *client.redirect_uris,
+                *client.grant_types,
+                *client.scopes,
+                *client.oidc.post_logout_redirect_uris,
+            ),
+        )
+        values = _values(client)
+        values["p_client"] = values.pop("client_id")
+        values.pop("created_at")
+        found = await self._db.write(lambda conn: conn.execute(_UPDATE, values).first())
+        return found is not None
 
     async def list(self) -> Sequence[Client]:
         rows = await self._db.read(lambda conn: conn.execute(_LIST).mappings().all())
@@ -135,6 +158,7 @@ def _oidc_values(oidc: ClientOidc) -> dict[str, Any] | None:
         "subject_type": oidc.subject_type,
         "sector_identifier": oidc.sector_identifier,
         "post_logout_redirect_uris": list(oidc.post_logout_redirect_uris),
+        "registration_token_hash": oidc.registration_token_hash,
     }
 
 
@@ -147,4 +171,5 @@ def _oidc(value: dict[str, Any] | None) -> ClientOidc:
         subject_type=value["subject_type"],
         sector_identifier=value["sector_identifier"],
         post_logout_redirect_uris=tuple(value["post_logout_redirect_uris"]),
+        registration_token_hash=value.get("registration_token_hash"),
     )

@@ -1,15 +1,21 @@
-"""`ostiary users set`: a user's OpenID Connect standard claims, checked before they are kept."""
+"""`ostiary users set` (a user's OpenID Connect standard claims, checked before they are kept)
+and `ostiary clients registration-token` (initial access tokens for RFC 7591)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from cli_databases import in_store
 from cli_run import Run, assert_one_line_error
 
+from ostiary.jose import jwt
+from ostiary.jose.jwk import JWK
 from ostiary.oauth.models import User
 from ostiary.oauth.store import Store
+from ostiary.server.key_secret import load_key_secret, with_derived_keys
+from ostiary.server.settings import Settings
 
 PASSWORD = "correct horse battery staple"
 
@@ -82,3 +88,22 @@ def test_unknown_user_is_refused(ostiary: Run, alice: str) -> None:
     assert_one_line_error(
         ostiary("users", "set", "--username", "bob", "--claim", "name=Bob"), "no user named"
     )
+
+
+def test_registration_token_is_an_initial_access_token_of_this_server(
+    ostiary: Run, database_url: str, tmp_path: Path
+) -> None:
+    result = ostiary("clients", "registration-token", "--ttl", "10m")
+    assert result.status == 0, result.err
+    token = result.out.strip()
+    secret = load_key_secret(tmp_path / "ostiary.key", create=False)
+    config = with_derived_keys(Settings().server_config(), secret)
+    claims = jwt.decode(
+        token,
+        JWK.from_secret(config.registration_key),
+        algorithms=["HS256"],
+        audience=config.issuer + "/register",
+        issuer=config.issuer,
+    )
+    assert claims["exp"] - claims["iat"] == 600
+    assert_one_line_error(ostiary("clients", "registration-token", "--ttl", "0"), "--ttl")
