@@ -11,9 +11,10 @@ from typing import Any, Final, cast
 from ostiary.jose import JoseError
 from ostiary.jose.jwk import JWKSet
 from ostiary.oauth.client_secrets import generate_client_secret, hash_client_secret
-from ostiary.oauth.models import AuditEvent, AuthMethod, Client, TokenFormat
+from ostiary.oauth.models import AuditEvent, AuthMethod, Client, ClientOidc, TokenFormat
 from ostiary.oauth.registration import issue_initial_access_token
 from ostiary.oauth.store import Store
+from ostiary.oauth.subject import sector_of
 from ostiary.server.key_secret import load_key_secret, with_derived_keys
 from ostiary.server.settings import SettingsError
 
@@ -59,7 +60,18 @@ def create(args: argparse.Namespace) -> int:
         token_format=cast(TokenFormat, args.token_format),
         legacy_password_grant=args.legacy_password_grant,
         created_at=int(time.time()),
+        oidc=ClientOidc(
+            id_token_signed_response_alg=args.id_token_alg,
+            userinfo_signed_response_alg=args.userinfo_alg,
+            subject_type="pairwise" if args.pairwise else "public",
+            post_logout_redirect_uris=check_redirect_uris(args.post_logout_redirect_uris),
+        ),
     )
+    if client.oidc.subject_type == "pairwise":
+        try:
+            sector_of(client)
+        except ValueError as exc:
+            fail(f"--pairwise: {exc}")
 
     async def add(store: Store) -> None:
         await store.clients.add(client)
@@ -140,6 +152,12 @@ def _describe(client: Client) -> dict[str, Any]:
     }
     if client.jwks is not None:
         view["jwks"] = dict(client.jwks)
+    view["id_token_signed_response_alg"] = client.oidc.id_token_signed_response_alg
+    if client.oidc.userinfo_signed_response_alg is not None:
+        view["userinfo_signed_response_alg"] = client.oidc.userinfo_signed_response_alg
+    view["subject_type"] = client.oidc.subject_type
+    if client.oidc.post_logout_redirect_uris:
+        view["post_logout_redirect_uris"] = list(client.oidc.post_logout_redirect_uris)
     return view
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ostiary.oauth.models import AUTH_METHODS
+from ostiary.oauth.models import AUTH_METHODS, ID_TOKEN_ALGORITHMS
 
 from ._console import HelpFormatter
 from ._durations import parse_duration
@@ -94,6 +94,28 @@ address (http://127.0.0.1, http://[::1]) for a native app.""",
     )
     parser.add_argument(
         "--jwks", metavar="FILE", help="public keys for private_key_jwt (JWK or JWK Set)"
+    )
+    parser.add_argument(
+        "--id-token-alg",
+        choices=ID_TOKEN_ALGORITHMS,
+        default="RS256",
+        help="OpenID Connect: how its ID tokens are signed (default RS256)",
+    )
+    parser.add_argument(
+        "--userinfo-alg",
+        choices=ID_TOKEN_ALGORITHMS,
+        help="OpenID Connect: answer /userinfo as a JWT signed this way (default: JSON)",
+    )
+    parser.add_argument(
+        "--pairwise",
+        action="store_true",
+        help="OpenID Connect: a pairwise sub per redirect host, not the user id",
+    )
+    parser.add_argument(
+        "--post-logout-redirect-uris",
+        default="",
+        metavar="URL[,URL]",
+        help="OpenID Connect: where /logout may send the user back to, matched exactly",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_option(parser)

@@ -20,6 +20,7 @@ METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
 OPENID_CONFIGURATION_PATH: Final = "/.well-known/openid-configuration"
 USERINFO_PATH: Final = "/userinfo"
 REGISTRATION_PATH: Final = "/register"
+END_SESSION_PATH: Final = "/logout"
 # OpenID Connect Core §2 and §3.1.3.6: what an ID token may hold besides the user's claims.
 _ID_TOKEN_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash")
 
@@ -101,6 +102,8 @@ def openid_configuration(config: ServerConfig) -> dict[str, Any]:
             "request_uri_parameter_supported": False,
         }
     )
+    # RP-Initiated Logout 1.0 §2.1
+    document["end_session_endpoint"] = config.issuer + END_SESSION_PATH
     if config.registration_enabled:  # RFC 7591 §3; OpenID Connect Discovery §3
         document["registration_endpoint"] = config.issuer + REGISTRATION_PATH
     return document

@@ -29,6 +29,7 @@ from ostiary.oauth.context import Context
 from ostiary.oauth.errors import TemporarilyUnavailable
 from ostiary.oauth.metadata import (
     AUTHORIZATION_PATH,
+    END_SESSION_PATH,
     INTROSPECTION_PATH,
     JWKS_PATH,
     METADATA_PATH,
@@ -53,6 +54,7 @@ from .redis_counters import REDIS_ERRORS, RedisRateCounters
 from .routes_authorize import authorize
 from .routes_consent import consent
 from .routes_login import login, login_form
+from .routes_logout import logout
 from .routes_metadata import jwks, metadata, openid_provider_metadata
 from .routes_operations import health
 from .routes_operations import metrics as metrics_endpoint
@@ -138,6 +140,7 @@ def create_app(
         Route(METADATA_PATH, metadata, methods=["GET"]),
         Route(OPENID_CONFIGURATION_PATH, openid_provider_metadata, methods=["GET"]),
         Route(USERINFO_PATH, userinfo, methods=["GET", "POST"]),
+        Route(END_SESSION_PATH, logout, methods=["GET", "POST"]),
         Route(REGISTRATION_PATH, register_client, methods=["POST"]),
         Route(REGISTRATION_PATH + "/{client_id}", manage_client, methods=["GET", "PUT", "DELETE"]),
         Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
