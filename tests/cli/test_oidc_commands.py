@@ -102,8 +102,7 @@ def test_registration_token_is_an_initial_access_token_of_this_server(
         token,
         JWK.from_secret(config.registration_key),
         algorithms=["HS256"],
-        audience=config.issuer + "/register",
-        issuer=config.issuer,
+        typ="ostiary-initial-access+jwt",
     )
     assert claims["exp"] - claims["iat"] == 600
     assert_one_line_error(ostiary("clients", "registration-token", "--ttl", "0"), "--ttl")

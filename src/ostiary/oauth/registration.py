@@ -94,13 +94,10 @@ def issue_initial_access_token(config: ServerConfig, *, ttl: int, now: int) -> s
         raise ValueError("the server has no registration key")
     if ttl <= 0:
         raise ValueError("ttl must be positive")
-    claims = {
-        "iss": config.issuer,
-        "aud": config.issuer + REGISTRATION_PATH,
-        "iat": now,
-        "exp": now + ttl,
-        "jti": new_token_value(16),
-    }
+    # No iss or aud: the command that prints it may not know the issuer the server was
+    # started with (--host, --port); the key, derived from this deployment's secret, is
+    # what ties the token to this server, and `typ` to this one use.
+    claims = {"iat": now, "exp": now + ttl, "jti": new_token_value(16)}
     key = JWK.from_secret(config.registration_key)
     return jwt.encode(claims, key, alg="HS256", headers={"typ": INITIAL_TOKEN_TYPE})
 
@@ -163,8 +160,6 @@ def _check_initial_access_token(token: str | None, ctx: Context) -> None:
             token,
             JWK.from_secret(ctx.config.registration_key),
             algorithms=["HS256"],
-            audience=registration_endpoint(ctx),
-            issuer=ctx.config.issuer,
             typ=INITIAL_TOKEN_TYPE,
             now=ctx.now(),
         )
