@@ -263,6 +263,35 @@ async def test_failed_rotation_writes_nothing(database_url: str) -> None:
         assert await store.tokens.find_refresh("rt-1", now=NOW) == make_refresh("rt-1")
 
 
+async def test_writers_of_one_turn_commit_together_and_a_failed_one_alone(
+    database_url: str,
+) -> None:
+    """Token-path writes that meet in one turn of the event loop share a transaction (SQLite
+    group commit): each caller returns only once its write is committed, and one that fails
+    takes nothing of the others' with it."""
+    async with open_store(database_url) as store, open_store(database_url) as other:
+        await store.clients.add(make_client())
+        await store.users.add(make_user())
+        await store.tokens.add_access(make_access("jti-0"))
+        await store.tokens.add_refresh(make_refresh("rt-1"))
+        results = await asyncio.gather(
+            *(store.tokens.add_access(make_access(f"jti-{i}")) for i in range(1, 21)),
+            store.tokens.add_access(make_access("jti-0")),  # exists: fails alone
+            store.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW),
+            *(store.audit.record(AuditEvent(event="x", at=NOW + i)) for i in range(5)),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert len(failures) == 1
+        assert isinstance(failures[0], ValueError)
+        # committed, as another connection (another process) sees them
+        for i in range(21):
+            assert await other.tokens.find_access(f"jti-{i}") is not None
+        assert await other.tokens.find_refresh("rt-1", now=NOW) is None
+        assert await other.tokens.find_refresh("rt-2", now=NOW) == make_refresh("rt-2")
+        assert len(await other.audit.tail()) == 5
+
+
 async def test_audit_event_is_also_one_json_log_line(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

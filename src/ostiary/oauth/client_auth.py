@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote_plus
@@ -211,5 +212,8 @@ def _unverified_subject(assertion: str) -> str:
     return subject
 
 
+_CONTROL_CHARACTERS: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _has_control_characters(value: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in value)
+    return _CONTROL_CHARACTERS.search(value) is not None

@@ -13,8 +13,9 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ostiary.oauth.context import Context
 from ostiary.oauth.errors import TemporarilyUnavailable
@@ -128,6 +129,7 @@ def create_app(
             return render.server_error(pages, request, exc)
         return render.unavailable(pages, request, exc)
 
+    back_channel = {TOKEN_PATH: token, REVOCATION_PATH: revoke, INTROSPECTION_PATH: introspect}
     routes = [
         Route(AUTHORIZATION_PATH, authorize, methods=["GET", "POST"]),
         Route("/login", login_form, methods=["GET"]),
@@ -147,7 +149,8 @@ def create_app(
         Route(HEALTH_PATH, health, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(
+    return _App(
+        back_channel,
         routes=routes,
         middleware=[
             Middleware(metrics.RequestMetrics),
@@ -161,6 +164,28 @@ def create_app(
         },
         lifespan=lambda app: _lifespan(app, options),
     )
+
+
+class _App(Starlette):
+    """Starlette, except that a POST to a back-channel endpoint goes straight to it.
+
+    Those endpoints are plain ASGI apps that do their own body limit, security headers and
+    error handling (see `routes_token.py`); the token endpoint is the server's hottest path,
+    and Starlette's middleware stack and router cost more than minting a token.
+    """
+
+    def __init__(self, back_channel: Mapping[str, ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._back_channel = back_channel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._back_channel.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 @contextlib.asynccontextmanager

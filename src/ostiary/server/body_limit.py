@@ -25,28 +25,37 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared == "invalid":  # RFC 9112 §6.3: an unusable Content-Length is a 400
-            await self.refuse(scope, 400)(scope, receive, send)
+        body = await read_body(scope, receive, self.max_size)
+        if body is None:
             return
-        if isinstance(declared, int) and declared > self.max_size:
-            await self.refuse(scope, 413)(scope, receive, send)
+        if isinstance(body, int):
+            await self.refuse(scope, body)(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body = message.get("body", b"")
-            size += len(body)
-            if size > self.max_size:
-                await self.refuse(scope, 413)(scope, receive, send)
-                return
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def read_body(scope: Scope, receive: Receive, max_size: int) -> bytes | int | None:
+    """The whole request body; or the status that refuses it (400 for an unusable
+    Content-Length, 413 past `max_size`), decided before more than `max_size` bytes are
+    read; or None when the client disconnected first."""
+    declared = _content_length(scope)
+    if declared == "invalid":  # RFC 9112 §6.3: an unusable Content-Length is a 400
+        return 400
+    if isinstance(declared, int) and declared > max_size:
+        return 413
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body = message.get("body", b"")
+        size += len(body)
+        if size > max_size:
+            return 413
+        chunks.append(body)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _content_length(scope: Scope) -> int | str | None:

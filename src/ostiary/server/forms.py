@@ -51,7 +51,11 @@ def query_params(request: Request) -> Params:
 
 
 def is_form(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "")
+    return is_form_content_type(request.headers.get("content-type", ""))
+
+
+def is_form_content_type(content_type: str) -> bool:
+    """True for `application/x-www-form-urlencoded`, with or without parameters."""
     return content_type.partition(";")[0].strip().lower() == FORM_CONTENT_TYPE
 
 

@@ -36,6 +36,11 @@ class Runtime:
     def now(self) -> int:
         return self.ctx.now()
 
+    @property
+    def hsts(self) -> bool:
+        """Whether responses carry Strict-Transport-Security: only for an https issuer."""
+        return self.ctx.config.issuer.startswith("https://")
+
     async def signed_in(self, request: Request) -> tuple[Session, User] | None:
         """The session and its user, or None (no session, or the user was deleted)."""
         session = read_session(request, self.signer, self.cookies, now=self.now())

@@ -65,20 +65,42 @@ DEFAULT_CSP: Final = content_security_policy()
 HSTS: Final = "max-age=31536000"
 
 
+def _defaults(*, is_static: bool, hsts: bool) -> tuple[tuple[bytes, bytes], ...]:
+    headers = {
+        "content-security-policy": DEFAULT_CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "x-frame-options": "DENY",
+        "cross-origin-opener-policy": "same-origin",
+        "cache-control": _STATIC_CACHE if is_static else "no-store",
+    }
+    if hsts:  # only when the issuer is https: a browser must never fall back to http
+        headers["strict-transport-security"] = HSTS
+    return tuple((name.encode(), value.encode()) for name, value in headers.items())
+
+
+_DEFAULTS: Final = {
+    (is_static, hsts): _defaults(is_static=is_static, hsts=hsts)
+    for is_static in (False, True)
+    for hsts in (False, True)
+}
+
+
+def default_headers(
+    *, is_static: bool = False, hsts: bool = False
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers above as ASGI header pairs: names in lower case, values encoded."""
+    return _DEFAULTS[is_static, hsts]
+
+
 def set_defaults(headers: MutableHeaders, *, is_static: bool = False, hsts: bool = False) -> None:
     """The headers above, where the response has not set its own.
 
     Also called by the last-resort 500 handler: Starlette answers an unhandled exception
     from its outermost middleware, which this one sits inside.
     """
-    headers.setdefault("content-security-policy", DEFAULT_CSP)
-    headers.setdefault("x-content-type-options", "nosniff")
-    headers.setdefault("referrer-policy", "no-referrer")
-    headers.setdefault("x-frame-options", "DENY")
-    headers.setdefault("cross-origin-opener-policy", "same-origin")
-    headers.setdefault("cache-control", _STATIC_CACHE if is_static else "no-store")
-    if hsts:  # only when the issuer is https: a browser must never fall back to http
-        headers.setdefault("strict-transport-security", HSTS)
+    for name, value in default_headers(is_static=is_static, hsts=hsts):
+        headers.setdefault(name.decode(), value.decode())
 
 
 class SecurityHeaders:

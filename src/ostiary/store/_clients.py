@@ -1,17 +1,26 @@
-"""`SqlClientStore`: registered applications."""
+"""`SqlClientStore`: registered applications.
+
+Every token request looks its client up. On PostgreSQL that is a round trip for a row that
+changes only when an operator edits the client, so each process caches clients while it
+listens for changes (`_notifications.py`): every write here sends `NOTIFY` on
+`CLIENTS_CHANNEL` in its transaction, and any notification, or a lost listening
+connection, empties the cache. A write that changes clients anywhere else must notify too.
+On SQLite the lookup costs a few microseconds and is not cached.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import bindparam, delete, insert, select, union, update
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy import bindparam, delete, func, insert, select, union, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.oauth.models import Client, ClientOidc
 
 from ._database import Database
+from ._fast import FastStatement
 from ._schema import (
     access_tokens,
     authorization_codes,
@@ -24,9 +33,13 @@ from ._schema import (
 from ._text import check_storable, is_storable
 from ._tokens import record_revoked_grants
 
+CLIENTS_CHANNEL: Final = "ostiary_clients"
+CACHE_SIZE: Final = 10_000  # clients kept per process; past it the cache starts over
+
 _c = clients.c
 # Statements are built once: building one costs more than running it on SQLite.
 _GET: Final = select(clients).where(_c.client_id == bindparam("p_client"))
+_GET_FAST: Final = FastStatement(_GET)  # every token request
 _ADD: Final = insert(clients)
 _UPDATE: Final = (
     update(clients).where(_c.client_id == bindparam("p_client")).returning(_c.client_id)
@@ -41,6 +54,7 @@ _GRANTS: Final = union(
         access_tokens.c.client_id == bindparam("p_client"), access_tokens.c.grant_id.is_not(None)
     ),
 )
+_NOTIFY: Final = select(func.pg_notify(CLIENTS_CHANNEL, bindparam("p_client")))
 _DELETE: Final = (
     delete(clients).where(_c.client_id == bindparam("p_client")).returning(_c.client_id)
 )
@@ -49,13 +63,35 @@ _DELETE: Final = (
 class SqlClientStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._changes = db.changes(CLIENTS_CHANNEL)
+        self._cache: dict[str, tuple[int, Client]] = {}  # client_id -> (generation, client)
 
     async def get(self, client_id: str) -> Client | None:
         if not is_storable(client_id):
             return None
-        params = {"p_client": client_id}
-        row = await self._db.read(lambda conn: conn.execute(_GET, params).mappings().first())
+        changes = self._changes
+        if changes is None:
+            return await self._read(client_id)
+        changes.start()
+        cached = self._cache.get(client_id)
+        if cached is not None and changes.active and cached[0] == changes.generation:
+            return cached[1]
+        generation = changes.generation
+        client = await self._read(client_id)
+        # Unknown ids are never cached: a caller must not be able to fill the cache.
+        if client is not None and changes.active and changes.generation == generation:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[client_id] = (generation, client)
+        return client
+
+    async def _read(self, client_id: str) -> Client | None:
+        row = await self._db.fast_read(_GET_FAST, {"p_client": client_id})
         return None if row is None else _client(row)
+
+    def _notify(self, conn: Connection, client_id: str) -> None:
+        if self._db.is_postgresql:
+            conn.execute(_NOTIFY, {"p_client": client_id})
 
     async def add(self, client: Client) -> None:
         check_storable(
@@ -71,8 +107,13 @@ class SqlClientStore:
             ),
         )
         values = _values(client)
+
+        def work(conn: Connection) -> None:
+            conn.execute(_ADD, values)
+            self._notify(conn, client.client_id)
+
         try:
-            await self._db.write(lambda conn: conn.execute(_ADD, values))
+            await self._db.write(work)
         except IntegrityError:
             raise ValueError(f"client {client.client_id!r} exists") from None
 
@@ -93,8 +134,14 @@ class SqlClientStore:
         values = _values(client)
         values["p_client"] = values.pop("client_id")
         values.pop("created_at")
-        found = await self._db.write(lambda conn: conn.execute(_UPDATE, values).first())
-        return found is not None
+
+        def work(conn: Connection) -> bool:
+            found = conn.execute(_UPDATE, values).first() is not None
+            if found:
+                self._notify(conn, client.client_id)
+            return found
+
+        return await self._db.write(work)
 
     async def list(self) -> Sequence[Client]:
         rows = await self._db.read(lambda conn: conn.execute(_LIST).mappings().all())
@@ -110,7 +157,10 @@ class SqlClientStore:
             # A JWT of a deleted client may still be presented for introspection.
             grant_ids = conn.execute(_GRANTS, params).scalars().all()
             record_revoked_grants(self._db, conn, grant_ids, revoked_at=None)
-            return conn.execute(_DELETE, params).first() is not None
+            deleted = conn.execute(_DELETE, params).first() is not None
+            if deleted:
+                self._notify(conn, client_id)
+            return deleted
 
         return await self._db.write(work, bulk=True)
 
@@ -132,7 +182,7 @@ def _values(client: Client) -> dict[str, Any]:
     }
 
 
-def _client(row: RowMapping) -> Client:
+def _client(row: Mapping[Any, Any]) -> Client:
     return Client(
         client_id=row["client_id"],
         name=row["name"],

@@ -25,7 +25,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -33,13 +33,16 @@ from typing import Any, Final, Protocol, TypeVar
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ostiary.oauth.errors import DatabaseUnavailable
 
+from ._fast import FastStatement
+from ._notifications import Changes
+from ._pg_pool import ConnectionPool
 from ._urls import is_sqlite, is_sqlite_memory
 
 T = TypeVar("T")
@@ -52,6 +55,19 @@ RETRY_AFTER_S: Final = 5  # what a 503 tells clients when the database is out of
 _BEGIN: Final = "ostiary_sqlite_begin"  # execution option: the BEGIN statement to emit
 
 Insert = postgresql.Insert | sqlite.Insert
+Row = dict[str, Any]
+
+
+class FastConnection(Protocol):
+    """The driver's own connection inside `Database.fast_write`, for `FastStatement`s."""
+
+    async def one(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        """Run the statement; its first row (by column name), or None."""
+
+    async def run(self, statement: FastStatement, params: Mapping[str, Any]) -> None: ...
+
+
+FastWork = Callable[[FastConnection], Coroutine[Any, Any, T]]
 
 
 class Database(Protocol):
@@ -72,15 +88,35 @@ class Database(Protocol):
     def insert(self, table: Table) -> Insert:
         """An INSERT that can say ON CONFLICT, in this database's dialect."""
 
+    async def fast_read(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        """`read` for one hot statement on the driver's own connection (see `_fast.py`)."""
+
+    async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        """One hot statement that writes, committed on its own; its first row, or None.
+
+        A constraint violation is SQLAlchemy's `IntegrityError`, as from `write`."""
+
+    async def fast_write(self, work: FastWork[T]) -> T:
+        """`write` for hot statements: `work` runs in one transaction on the driver's own
+        connection. On SQLite `work` must not wait for anything but its statements."""
+
+    def changes(self, channel: str) -> Changes | None:
+        """Notifications of changes other processes make (see `_notifications.py`); None
+        where there are none (SQLite: its lookups are cheap enough not to cache)."""
+
     async def close(self) -> None: ...
 
 
 class PostgresDatabase:
     is_postgresql = True
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, pool_size: int, timeout: float) -> None:
         self._engine = engine
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._fast_pool: ConnectionPool | None = None
+        self._changes: dict[str, Changes] = {}
 
     async def read(self, work: Work[T]) -> T:
         with reachable():
@@ -96,8 +132,116 @@ class PostgresDatabase:
     def insert(self, table: Table) -> Insert:
         return postgresql.insert(table)
 
+    async def fast_read(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        return await self.fast_execute(statement, params)
+
+    async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        # One statement outside BEGIN/COMMIT is its own transaction: one round trip, not three.
+        form = statement.postgresql
+        try:
+            with _reachable_postgresql():
+                async with self._pool().connection() as conn:
+                    row = await conn.fetchrow(form.sql, *statement.args(form, params))
+        except _pg_integrity_error() as exc:
+            raise IntegrityError(form.sql, None, exc) from exc
+        return None if row is None else statement.mapping(tuple(row))
+
+    async def fast_write(self, work: FastWork[T]) -> T:
+        try:
+            with _reachable_postgresql():
+                async with self._pool().connection() as conn, conn.transaction():
+                    return await work(_PostgresFast(conn))
+        except _pg_integrity_error() as exc:
+            raise IntegrityError("", None, exc) from exc
+
+    def changes(self, channel: str) -> Changes:
+        found = self._changes.get(channel)
+        if found is None:
+            found = self._changes[channel] = Changes(channel, self._connect)
+        return found
+
     async def close(self) -> None:
+        for changes in self._changes.values():
+            await changes.close()
+        if self._fast_pool is not None:
+            await self._fast_pool.close()
         await self._engine.dispose()
+
+    def _connect_args(self) -> dict[str, Any]:
+        _, connect_args = self._engine.dialect.create_connect_args(self._engine.url)
+        return {
+            **connect_args,
+            "timeout": self._timeout,
+            "command_timeout": self._timeout,
+            "server_settings": {"application_name": "ostiary"},
+        }
+
+    async def _connect(self) -> Any:
+        import asyncpg  # type: ignore[import-untyped]  # noqa: PLC0415 - PostgreSQL only
+
+        return await asyncpg.connect(**self._connect_args())
+
+    def _pool(self) -> ConnectionPool:
+        if self._fast_pool is None:
+            self._fast_pool = ConnectionPool(
+                self._connect,
+                size=self._pool_size,
+                server_errors=_pg_server_error(),
+                wait_timeout=self._timeout,
+            )
+        return self._fast_pool
+
+
+def _pg_integrity_error() -> type[Exception]:
+    import asyncpg  # noqa: PLC0415
+
+    error: type[Exception] = asyncpg.IntegrityConstraintViolationError
+    return error
+
+
+@contextlib.contextmanager
+def _reachable_postgresql() -> Iterator[None]:
+    """`reachable` for the asyncpg connections of the token path."""
+    import asyncpg  # noqa: PLC0415
+
+    try:
+        yield
+    except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+        raise DatabaseUnavailable(
+            "the server cannot reach its database; try again shortly",
+            retry_after=RETRY_AFTER_S,
+            detail=f"{type(exc).__name__}: {_first_line(exc)}",
+        ) from exc
+    except asyncpg.PostgresError as exc:
+        # 57P: the server is shutting down or cancelled the statement (statement_timeout)
+        if not str(getattr(exc, "sqlstate", "")).startswith("57P"):
+            raise
+        raise DatabaseUnavailable(
+            "the server cannot reach its database; try again shortly",
+            retry_after=RETRY_AFTER_S,
+            detail=f"{type(exc).__name__}: {_first_line(exc)}",
+        ) from exc
+
+
+def _pg_server_error() -> type[Exception]:
+    import asyncpg  # noqa: PLC0415
+
+    error: type[Exception] = asyncpg.PostgresError
+    return error
+
+
+class _PostgresFast:
+    def __init__(self, conn: Any) -> None:  # an asyncpg.Connection
+        self._conn = conn
+
+    async def one(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        form = statement.postgresql
+        row = await self._conn.fetchrow(form.sql, *statement.args(form, params))
+        return None if row is None else statement.mapping(tuple(row))
+
+    async def run(self, statement: FastStatement, params: Mapping[str, Any]) -> None:
+        form = statement.postgresql
+        await self._conn.execute(form.sql, *statement.args(form, params))
 
 
 class SqliteDatabase:
@@ -111,12 +255,17 @@ class SqliteDatabase:
         self._writers = asyncio.Lock()  # held while a unit of work runs in the writer thread
         self._commits = 0  # inline commits since the last checkpoint was started
         self._checkpoint: Future[None] | None = None
+        self._inline_raw: sqlite3.Connection | None = None  # `_inline`'s sqlite3 connection
+        # The open group-commit transaction's waiters (see `fast_write`), or None.
+        self._batch: list[asyncio.Future[None]] | None = None
 
     async def read(self, work: Work[T]) -> T:
+        self._commit_batch()
         with reachable():
             return await self._read(work)
 
     async def write(self, work: Work[T], *, bulk: bool = False) -> T:
+        self._commit_batch()
         with reachable():
             return await self._write_any(work, bulk=bulk)
 
@@ -148,7 +297,101 @@ class SqliteDatabase:
     def insert(self, table: Table) -> Insert:
         return sqlite.insert(table)
 
+    def changes(self, channel: str) -> None:
+        return None
+
+    async def fast_read(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        form = statement.sqlite
+        args = statement.args(form, params)
+        with _reachable_sqlite():
+            try:
+                row = self._raw().execute(form.sql, args).fetchone()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy_error(exc):
+                    raise
+                row = await self._in_thread(
+                    self._read_in_thread,
+                    lambda conn: _raw(conn).execute(form.sql, args).fetchone(),
+                )
+        return None if row is None else statement.mapping(row)
+
+    async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        async def work(conn: FastConnection) -> Row | None:
+            return await conn.one(statement, params)
+
+        return await self.fast_write(work)
+
+    async def fast_write(self, work: FastWork[T]) -> T:
+        """Group commit: every unit of work run inline during one turn of the event loop
+        shares one transaction, committed at the end of the turn, and each caller returns
+        only once it is committed. A COMMIT (with its BEGIN) costs more CPU than the
+        statements of a token request, and under load many requests end in the same turn.
+        Each unit runs in a savepoint, so a failed one leaves the others' work intact.
+        """
+        with _reachable_sqlite():
+            if self._memory or not self._writers.locked():
+                try:
+                    result, waiters = self._run_in_batch(work)
+                except _Busy:
+                    pass
+                else:
+                    committed = asyncio.get_running_loop().create_future()
+                    waiters.append(committed)
+                    await committed
+                    return result
+            loop = asyncio.get_running_loop()
+            async with self._writers:
+                self._commit_batch()
+                return await loop.run_in_executor(self._writer, self._fast_write_in_thread, work)
+
+    def _run_in_batch(self, work: FastWork[T]) -> tuple[T, list[asyncio.Future[None]]]:
+        """Run `work` in the open batch (opening it first): its result, and the batch's
+        waiters, to which the caller adds itself."""
+        raw = self._raw()
+        waiters = self._batch
+        if waiters is None:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy_error(exc):
+                    raise _Busy from exc
+                raise
+            waiters = self._batch = []
+            asyncio.get_running_loop().call_soon(self._commit_batch)
+        raw.execute("SAVEPOINT unit")
+        try:
+            result = _drive(work(_SqliteFast(raw)))
+        except BaseException as exc:
+            raw.execute("ROLLBACK TO unit")
+            raw.execute("RELEASE unit")
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise IntegrityError("", None, exc) from exc
+            raise
+        raw.execute("RELEASE unit")
+        return result, waiters
+
+    def _commit_batch(self) -> None:
+        waiters, self._batch = self._batch, None
+        if waiters is None:
+            return
+        raw = self._raw()
+        try:
+            raw.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(OperationalError("COMMIT", None, exc))
+            return
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if not self._memory:
+            self._committed_inline()
+
     async def close(self) -> None:
+        self._commit_batch()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._writer.shutdown)
         if self._inline is not None:
@@ -163,9 +406,11 @@ class SqliteDatabase:
             raw.execute("PRAGMA busy_timeout = 0")
             # Checkpoints (an fsync) run in the writer thread (`_committed_inline`).
             raw.execute("PRAGMA wal_autocheckpoint = 0")
+            self._inline_raw = raw
         return self._inline
 
     async def _in_thread(self, run: Callable[[Work[T]], T], work: Work[T]) -> T:
+        self._commit_batch()
         loop = asyncio.get_running_loop()
         async with self._writers:
             return await loop.run_in_executor(self._writer, run, work)
@@ -177,6 +422,16 @@ class SqliteDatabase:
     def _write_in_thread(self, work: Work[T]) -> T:
         with self._engine.connect() as conn:
             return self._write(conn, work)
+
+    def _fast_write_in_thread(self, work: FastWork[T]) -> T:
+        with self._engine.connect() as conn:
+            return _run_fast(_raw(conn), work)  # waits in SQLite's busy handler
+
+    def _raw(self) -> sqlite3.Connection:
+        inline, raw = self._inline, self._inline_raw
+        if raw is None or inline is None or inline.invalidated or inline.closed:
+            return _raw(self._connection())
+        return raw
 
     @staticmethod
     def _write(conn: Connection, work: Work[T]) -> T:
@@ -254,6 +509,23 @@ def reachable() -> Iterator[None]:
         ) from exc
 
 
+@contextlib.contextmanager
+def _reachable_sqlite() -> Iterator[None]:
+    """`reachable` for the sqlite3 connection of the token path."""
+    try:
+        with reachable():  # a failed group COMMIT arrives as SQLAlchemy's OperationalError
+            yield
+    except sqlite3.OperationalError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is None or code & 0xFF not in _SQLITE_UNAVAILABLE:
+            raise
+        raise DatabaseUnavailable(
+            "the server cannot reach its database; try again shortly",
+            retry_after=RETRY_AFTER_S,
+            detail=f"{type(exc).__name__}: {_first_line(exc)}",
+        ) from exc
+
+
 def _first_line(exc: BaseException) -> str:
     # The driver's message names the host and the failure, never a password or a parameter.
     cause = getattr(exc, "orig", None) or exc
@@ -262,21 +534,84 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _is_busy(exc: OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(exc.orig, sqlite3.Error) and _is_busy_error(exc.orig)
+
+
+def _is_busy_error(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
+def _raw(conn: Connection) -> sqlite3.Connection:
+    raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+    return raw
+
+
+class _Busy(Exception):
+    """Another process holds SQLite's write lock: run the work in the writer thread."""
+
+
+class _SqliteFast:
+    """`FastConnection` on sqlite3: its coroutines finish without ever suspending."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    async def one(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
+        form = statement.sqlite
+        row = self._raw.execute(form.sql, statement.args(form, params)).fetchone()
+        return None if row is None else statement.mapping(row)
+
+    async def run(self, statement: FastStatement, params: Mapping[str, Any]) -> None:
+        form = statement.sqlite
+        self._raw.execute(form.sql, statement.args(form, params))
+
+
+def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a SQLite unit of work to its end without an event loop: it never suspends."""
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        result: T = finished.value
+        return result
+    coroutine.close()
+    raise RuntimeError("a SQLite unit of work waited for something besides SQLite")
+
+
+def _run_fast(raw: sqlite3.Connection, work: FastWork[T]) -> T:
+    """`work` in one `BEGIN IMMEDIATE` transaction of its own (the writer thread's way)."""
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        result = _drive(work(_SqliteFast(raw)))
+        raw.execute("COMMIT")
+    except BaseException as exc:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise IntegrityError("", None, exc) from exc
+        raise
+    return result
+
+
 def pool_status(db: Database) -> dict[str, int]:
-    """The connection pool right now: size, checked_out, checked_in, overflow (for metrics)."""
+    """The connection pools right now: size, checked_out, checked_in, overflow (for metrics).
+
+    On PostgreSQL both pools count: SQLAlchemy's, and the token path's own."""
     pool = db._engine.pool if isinstance(db, PostgresDatabase | SqliteDatabase) else None
     if not isinstance(pool, QueuePool):  # in-memory SQLite: one static connection
         return {}
-    return {
+    status = {
         "size": pool.size(),
         "checked_out": pool.checkedout(),
         "checked_in": pool.checkedin(),
         "overflow": max(0, pool.overflow()),
     }
+    if isinstance(db, PostgresDatabase) and db._fast_pool is not None:
+        fast = db._fast_pool.status()
+        status["size"] += fast["size"]
+        status["checked_out"] += fast["checked_out"]
+        status["checked_in"] += fast["checked_in"]
+    return status
 
 
 def connect(
@@ -306,7 +641,7 @@ def connect(
                 "server_settings": {"application_name": "ostiary"},
             },
         )
-        return PostgresDatabase(engine)
+        return PostgresDatabase(engine, pool_size=pool_size, timeout=timeout)
     sync_url = url.set(drivername="sqlite+pysqlite")
     # The writer thread's connection is made there and may be closed on the event loop.
     connect_args = {"check_same_thread": False}
