@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import asyncpg
 import httpx
 import pytest
+from openapi_check import check_response
 from starlette.applications import Starlette
 
 from ostiary.oauth.client_secrets import generate_client_secret, hash_client_secret
@@ -157,7 +158,18 @@ class Served:
 
 def _client(app: Starlette, address: str, base_url: str) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(address, 50_000))
-    return httpx.AsyncClient(transport=transport, base_url=base_url, follow_redirects=False)
+    return httpx.AsyncClient(
+        transport=transport,
+        base_url=base_url,
+        follow_redirects=False,
+        event_hooks={"response": [_matches_the_description]},
+    )
+
+
+async def _matches_the_description(response: httpx.Response) -> None:
+    """Every response a server test sees must be one the OpenAPI description allows."""
+    await response.aread()
+    check_response(response)
 
 
 @contextlib.asynccontextmanager

@@ -48,16 +48,17 @@ from .body_limit import BodyLimit
 from .csrf import CsrfProtection
 from .key_secret import derive_key, load_key_secret, with_derived_keys
 from .keyring import DbKeyRing, ensure_signing_keys, server_algorithms
+from .openapi import HEALTH_PATH, METRICS_PATH, OPENAPI_PATH
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
 from .rate_limit import SharedRateLimiter
 from .redis_counters import REDIS_ERRORS, RedisRateCounters
 from .routes_authorize import authorize
 from .routes_consent import consent
-from .routes_login import login, login_form
+from .routes_login import login_page_or_form
 from .routes_logout import logout
 from .routes_metadata import jwks, metadata, openid_provider_metadata
-from .routes_operations import health
+from .routes_operations import health, openapi
 from .routes_operations import metrics as metrics_endpoint
 from .routes_registration import manage_client, register_client
 from .routes_token import introspect, revoke, token
@@ -70,9 +71,6 @@ from .signed_values import ValueSigner
 from .throttle import LoginThrottle
 
 log = logging.getLogger("ostiary.server")
-
-METRICS_PATH = "/metrics"
-HEALTH_PATH = "/health"
 
 
 def _now() -> int:
@@ -132,8 +130,7 @@ def create_app(
     back_channel = {TOKEN_PATH: token, REVOCATION_PATH: revoke, INTROSPECTION_PATH: introspect}
     routes = [
         Route(AUTHORIZATION_PATH, authorize, methods=["GET", "POST"]),
-        Route("/login", login_form, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
+        Route("/login", login_page_or_form, methods=["GET", "POST"]),
         Route("/consent", consent, methods=["POST"]),
         Route(TOKEN_PATH, token, methods=["POST"]),
         Route(REVOCATION_PATH, revoke, methods=["POST"]),
@@ -147,6 +144,7 @@ def create_app(
         Route(REGISTRATION_PATH + "/{client_id}", manage_client, methods=["GET", "PUT", "DELETE"]),
         Route(METRICS_PATH, metrics_endpoint, methods=["GET"]),
         Route(HEALTH_PATH, health, methods=["GET"]),
+        Route(OPENAPI_PATH, openapi, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     return _App(

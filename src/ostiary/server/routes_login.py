@@ -41,6 +41,13 @@ EXPIRED_FORM: Final = (
 )
 
 
+async def login_page_or_form(request: Request) -> Response:
+    """`/login` as one resource, so a 405 names both its methods in `Allow` (RFC 9110 §15.5.6)."""
+    if request.method == "POST":
+        return await login(request)
+    return await login_form(request)
+
+
 async def login_form(request: Request) -> Response:
     rt = runtime(request)
     signed_in = await rt.signed_in(request)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import metrics as metrics_registry
+from .openapi import openapi_json
 from .runtime import runtime
 
 log = logging.getLogger("ostiary.server")
@@ -18,6 +19,7 @@ log = logging.getLogger("ostiary.server")
 NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 HEALTH_RETRY_AFTER: Final = "5"
 METRICS_CHALLENGE: Final = 'Bearer realm="ostiary-metrics"'
+OPENAPI_CACHE: Final = "public, max-age=300"
 
 
 async def metrics(request: Request) -> Response:
@@ -64,3 +66,12 @@ async def health(request: Request) -> Response:
             headers={**NO_STORE, "Retry-After": HEALTH_RETRY_AFTER},
         )
     return JSONResponse({"status": "ok", "database": "ok"}, headers=NO_STORE)
+
+
+async def openapi(request: Request) -> Response:
+    rt = runtime(request)
+    return Response(
+        openapi_json(rt.ctx.config.issuer),
+        media_type="application/json",
+        headers={"Cache-Control": OPENAPI_CACHE},
+    )
