@@ -142,7 +142,7 @@ _SCHEMAS: Final = {
         "description": "RFC 6749 §5.1",
         "properties": {
             "access_token": {"type": "string", "minLength": 1},
-            "token_type": {"type": "string", "enum": ["Bearer"]},
+            "token_type": {"type": "string", "enum": ["Bearer", "DPoP"]},
             "expires_in": {"type": "integer", "minimum": 1},
             "refresh_token": {"type": "string", "minLength": 1},
             "scope": {"type": "string"},
@@ -236,13 +236,27 @@ def _doc(schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": schema["description"]} if "description" in schema else {}
 
 
+_DPOP_HEADER: Final = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "description": "a DPoP proof JWT (RFC 9449 §4): the tokens are bound to its key",
+    "schema": {"type": "string"},
+}
+
+
 def _back_channel(
-    operation_id: str, summary: str, body: dict[str, Any], ok: dict[str, Any]
+    operation_id: str,
+    summary: str,
+    body: dict[str, Any],
+    ok: dict[str, Any],
+    parameters: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     return {
         "post": {
             "operationId": operation_id,
             "summary": summary,
+            "parameters": list(parameters),
             "security": [{"clientBasic": []}, {}],
             "requestBody": _form_body(body),
             "responses": {
@@ -386,6 +400,7 @@ def openapi_document(issuer: str) -> Document:
                 "Token endpoint (RFC 6749 §3.2)",
                 _TOKEN_REQUEST,
                 _json(_ref("TokenResponse"), "the tokens (RFC 6749 §5.1)"),
+                (_DPOP_HEADER,),
             ),
             REVOCATION_PATH: _back_channel(
                 "revoke",
