@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 import httpx
@@ -40,9 +41,21 @@ def resolve(node: Any, doc: Document) -> Any:
 def path_template(path: str, doc: Document) -> str | None:
     if path in doc["paths"]:
         return path
-    if path.startswith("/static/") and len(path) > len("/static/"):
-        return "/static/{path}"
+    for template in doc["paths"]:
+        if "{" in template and _pattern(template).fullmatch(path):
+            return template
     return None
+
+
+@functools.cache
+def _pattern(template: str) -> re.Pattern[str]:
+    # a path parameter is one segment, except a mounted folder's trailing {path}
+    parts = re.split(r"(\{[^}]+\})", template)
+    regex = "".join(
+        ("(.+)" if part == "{path}" else "([^/]+)") if part.startswith("{") else re.escape(part)
+        for part in parts
+    )
+    return re.compile(regex)
 
 
 def check_response(response: httpx.Response) -> None:

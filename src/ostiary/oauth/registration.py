@@ -44,7 +44,7 @@ from .redirect_uri import check_registered_redirect_uri
 from .scopes import format_scope, parse_scope
 from .subject import sector_of
 from .token_hash import hash_token, new_token_value
-from .token_request import NO_STORE
+from .token_request import NO_STORE, error_response
 
 JSON_CONTENT_TYPE: Final = "application/json"
 MAX_BODY: Final = 32 * 1024
@@ -128,9 +128,8 @@ async def handle_registration_request(
 
 
 def _error(exc: OAuthError) -> RegistrationResponse:
-    body: dict[str, Any] = {"error": exc.error}
-    if exc.description:
-        body["error_description"] = exc.description[:512]
+    # RFC 7591 §3.2.2 uses RFC 6749 §5.2's members, whose charset has no `"` or `\`
+    body: dict[str, Any] = dict(error_response(exc).body)
     headers = dict(NO_STORE)
     if exc.status == 401:
         headers["WWW-Authenticate"] = f'Bearer realm="ostiary", error="{exc.error}"'

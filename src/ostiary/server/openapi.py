@@ -19,6 +19,7 @@ from ostiary.oauth.metadata import (
     JWKS_PATH,
     METADATA_PATH,
     OPENID_CONFIGURATION_PATH,
+    REGISTRATION_PATH,
     REVOCATION_PATH,
     TOKEN_PATH,
     USERINFO_PATH,
@@ -200,6 +201,17 @@ _SCHEMAS: Final = {
         "properties": {"sub": {"type": "string"}},
         "required": ["sub"],
     },
+    "ClientInformation": {
+        "type": "object",
+        "description": "RFC 7591 §3.2.1: the registered metadata (a client_secret only once)",
+        "properties": {
+            "client_id": {"type": "string"},
+            "client_secret": {"type": "string"},
+            "registration_access_token": {"type": "string"},
+            "registration_client_uri": {"type": "string"},
+        },
+        "required": ["client_id"],
+    },
     "Health": {
         "type": "object",
         "properties": {
@@ -351,6 +363,59 @@ def _userinfo(method: str) -> dict[str, Any]:
     return operation
 
 
+_CLIENT_METADATA: Final = {
+    "type": "object",
+    "description": "RFC 7591 §2 and OpenID Connect Dynamic Client Registration §2 metadata",
+    "properties": {
+        "redirect_uris": {"type": "array", "items": {"type": "string"}},
+        "grant_types": {"type": "array", "items": {"type": "string"}},
+        "response_types": {"type": "array", "items": {"type": "string"}},
+        "token_endpoint_auth_method": {"type": "string"},
+        "client_name": {"type": "string"},
+        "scope": {"type": "string"},
+        "jwks": {"type": "object"},
+    },
+}
+
+
+def _registration(method: str, *, managed: bool) -> dict[str, Any]:
+    bearer_error = _json(
+        _ref("OAuthError"),
+        "no valid initial or registration access token (RFC 7592 §2.1)",
+        headers={"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+    )
+    responses: dict[str, Any] = {
+        "400": _ERROR_JSON,
+        "401": bearer_error,
+        "403": _ERROR_JSON,
+        "413": _ERROR_JSON,
+        "415": _ERROR_JSON,
+        "503": _ERROR_JSON,
+    }
+    if method == "post":
+        responses["201"] = _json(_ref("ClientInformation"), "registered (RFC 7591 §3.2.1)")
+    elif method == "delete":
+        responses["204"] = {"description": "deleted (RFC 7592 §2.3)"}
+    else:
+        responses["200"] = _json(_ref("ClientInformation"), "the client's metadata")
+    operation: dict[str, Any] = {
+        "operationId": f"{'manage_client' if managed else 'register_client'}_{method}",
+        "summary": "Client management (RFC 7592)" if managed else "Client registration (RFC 7591)",
+        "security": [{"accessToken": []}, {}],
+        "responses": responses,
+    }
+    if managed:
+        operation["parameters"] = [
+            {"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ]
+    if method in ("post", "put"):
+        operation["requestBody"] = {
+            "required": True,
+            "content": {_JSON: {"schema": _CLIENT_METADATA}},
+        }
+    return operation
+
+
 def _get(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"operationId": operation_id, "summary": summary, "responses": responses}}
 
@@ -428,6 +493,10 @@ def openapi_document(issuer: str) -> Document:
                 {"200": metadata},
             ),
             USERINFO_PATH: {"get": _userinfo("get"), "post": _userinfo("post")},
+            REGISTRATION_PATH: {"post": _registration("post", managed=False)},
+            REGISTRATION_PATH + "/{client_id}": {
+                method: _registration(method, managed=True) for method in ("get", "put", "delete")
+            },
             METRICS_PATH: _get(
                 "metrics",
                 "Prometheus metrics of this process (text format 0.0.4)",
