@@ -15,6 +15,7 @@ from typing import Any, Final
 from ostiary import __version__
 from ostiary.oauth.metadata import (
     AUTHORIZATION_PATH,
+    END_SESSION_PATH,
     INTROSPECTION_PATH,
     JWKS_PATH,
     METADATA_PATH,
@@ -416,6 +417,41 @@ def _registration(method: str, *, managed: bool) -> dict[str, Any]:
     return operation
 
 
+_LOGOUT_PARAMETERS: Final = {
+    "id_token_hint": _string("an ID token the server issued"),
+    "client_id": _string("the client's id"),
+    "post_logout_redirect_uri": _string("one of the client's registered logout URIs"),
+    "state": _string("opaque value returned to the client"),
+    "logout_hint": _string("who is signing out"),
+    "ui_locales": _string("preferred languages"),
+}
+
+
+def _logout(method: str) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": f"logout_{method}",
+        "summary": "RP-Initiated Logout 1.0 (the end_session_endpoint)",
+        "responses": {
+            "200": _html("the sign-out confirmation, or the signed-out page"),
+            "302": _REDIRECT,
+            "303": _REDIRECT,
+            **_PAGE_REFUSALS,
+            "403": _ERROR_PAGE,
+        },
+    }
+    if method == "get":
+        operation["parameters"] = _query(_LOGOUT_PARAMETERS)
+    else:
+        fields = {
+            **_LOGOUT_PARAMETERS,
+            "decision": _string("`logout` to confirm"),
+            "csrf_token": _string("the confirmation form's CSRF token"),
+            "pending": _string("the sealed logout request being confirmed"),
+        }
+        operation["requestBody"] = _form_body({"type": "object", "properties": fields})
+    return operation
+
+
 def _get(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"operationId": operation_id, "summary": summary, "responses": responses}}
 
@@ -485,14 +521,17 @@ def openapi_document(issuer: str) -> Document:
                 {"200": _json(_ref("JWKS"), "the published keys"), **_JSON_REFUSALS},
             ),
             METADATA_PATH: _get(
-                "metadata", "Authorization server metadata (RFC 8414)", {"200": metadata}
+                "metadata",
+                "Authorization server metadata (RFC 8414)",
+                {"200": metadata, **_JSON_REFUSALS},
             ),
             OPENID_CONFIGURATION_PATH: _get(
                 "openid_configuration",
                 "OpenID Provider metadata (OpenID Connect Discovery §4)",
-                {"200": metadata},
+                {"200": metadata, **_JSON_REFUSALS},
             ),
             USERINFO_PATH: {"get": _userinfo("get"), "post": _userinfo("post")},
+            END_SESSION_PATH: {"get": _logout("get"), "post": _logout("post")},
             REGISTRATION_PATH: {"post": _registration("post", managed=False)},
             REGISTRATION_PATH + "/{client_id}": {
                 method: _registration(method, managed=True) for method in ("get", "put", "delete")
