@@ -4,6 +4,7 @@ PostgreSQL, or through Redis when OSTIARY_REDIS_URL is set."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -55,6 +56,8 @@ def pair(
         }
         if request.param == "redis":
             settings["OSTIARY_REDIS_URL"] = REDIS_URL
+            # Redis outlives the test (and is shared): counters of this run only
+            settings["OSTIARY_REDIS_PREFIX"] = f"ostiary-test-{secrets.token_hex(6)}"
         first = start_server("postgresql", folder, settings, name="first")
         second = None
         try:
@@ -133,3 +136,32 @@ async def _stored_count(url: str, client_id: str) -> int:
         return count
     finally:
         await connection.close()
+
+
+def test_failed_guesses_count_across_processes(
+    pair: tuple[OstiaryServer, OstiaryServer, str],
+) -> None:
+    """Five wrong passwords spread over both processes: the next guess is refused at either
+    (password grant; the sign-in page shares these counters)."""
+    first, second, _ = pair
+    username = "carol"
+    first.create_user(username, "correct horse battery")
+    client = first.create_client(
+        name="Legacy App",
+        grant_types="password",
+        scopes="read",
+        extra=("--legacy-password-grant",),
+    )
+    auth = (client["client_id"], client["client_secret"])
+
+    def guess(process: OstiaryServer, password: str) -> httpx.Response:
+        form = {"grant_type": "password", "username": username, "password": password}
+        return httpx.post(f"{process.base_url}/token", data=form, auth=auth, timeout=30)
+
+    for n in range(5):
+        wrong = guess((first, second)[n % 2], f"wrong-{n}")
+        assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant"), wrong.text
+    for process in (first, second):
+        refused = guess(process, "correct horse battery")
+        assert (refused.status_code, refused.json()["error"]) == (429, "slow_down")
+        assert int(refused.headers["retry-after"]) > 0

@@ -3,16 +3,19 @@ Redis, with the overshoot its docstring states."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
+from ostiary.oauth import throttling
+from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.errors import DatabaseUnavailable
 from ostiary.oauth.memory import MemoryRateCounters
 from ostiary.oauth.store import RateCounterStore
 from ostiary.server.rate_limit import SharedRateLimiter
-from ostiary.server.redis_counters import RedisRateCounters
+from ostiary.server.redis_counters import RedisRateCounters, RedisThrottleStore
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +105,58 @@ async def test_counts_survive_a_failed_share() -> None:
     process._counters = memory  # the database is back
     await process.share()
     assert await memory.add(int(T0 // 60), {"c_1": 1}, expires_at=2**40, now=0) == {"c_1": 5}
+
+
+# -- failed-guess throttles in Redis ----------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_throttle() -> AsyncIterator[RedisThrottleStore]:
+    store = RedisThrottleStore(REDIS_URL, prefix=f"ostiary-test:{secrets.token_hex(6)}")
+    try:
+        await store.count("probe", now=0, window=1)
+    except DatabaseUnavailable as exc:
+        await store.close()
+        pytest.skip(f"Redis at 127.0.0.1:6379 is not reachable ({exc.detail}); CI starts it")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+NOW = 1_900_000_000
+
+
+async def test_redis_throttle_counts_inside_the_window(redis_throttle: RedisThrottleStore) -> None:
+    throttle = redis_throttle
+    assert await throttle.hit("user:alice", now=NOW, window=60) == 1
+    assert await throttle.hit("user:alice", now=NOW + 30, window=60) == 2
+    assert await throttle.count("user:alice", now=NOW + 59, window=60) == 2
+    assert await throttle.count("user:alice", now=NOW + 60, window=60) == 1  # NOW left
+    assert await throttle.recent("user:alice", now=NOW + 60, window=60) == (1, NOW + 30)
+    await throttle.forgive("user:alice", at=NOW + 30)
+    assert await throttle.recent("user:alice", now=NOW + 60, window=60) == (0, None)
+    await throttle.hit("user:bob", now=NOW, window=60)
+    await throttle.reset("user:bob")
+    assert await throttle.count("user:bob", now=NOW, window=60) == 0
+
+
+async def test_redis_throttle_lets_only_the_budget_through_a_burst(
+    redis_throttle: RedisThrottleStore,
+) -> None:
+    config = ServerConfig(issuer="https://as.example")
+    keys = ["login:user:x", "login:address:y"]
+    waits = await asyncio.gather(
+        *(throttling.take_attempt(redis_throttle, keys, now=NOW, config=config) for _ in range(20))
+    )
+    assert waits.count(0) == config.login_max_failures
+    assert all(wait >= 1 for wait in waits if wait)
+
+
+async def test_unreachable_redis_throttle_refuses_rather_than_lets_guesses_through() -> None:
+    store = RedisThrottleStore("redis://127.0.0.1:1/0", timeout=1)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await store.hit("user:alice", now=NOW, window=60)
+    finally:
+        await store.close()

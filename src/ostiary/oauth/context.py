@@ -11,7 +11,7 @@ from ostiary.jose.jwk import JWK, JWKSet
 
 from .config import ServerConfig
 from .rate_limits import RateLimiter
-from .store import Store
+from .store import Store, ThrottleStore
 
 
 class KeyRing(Protocol):
@@ -45,6 +45,12 @@ class Context:
     passwords: PasswordHasher
     clock: Callable[[], int] = field(default=_now)
     token_limits: RateLimiter | None = None  # per client at the token endpoint; None: none
+    throttle: ThrottleStore | None = None  # failed-guess counters elsewhere (Redis); None: store
 
     def now(self) -> int:
         return self.clock()
+
+    @property
+    def throttles(self) -> ThrottleStore:
+        """Where failed guesses are counted: `throttle` when set, else the store's."""
+        return self.throttle if self.throttle is not None else self.store.throttle

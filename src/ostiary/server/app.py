@@ -40,7 +40,7 @@ from ostiary.oauth.metadata import (
     TOKEN_PATH,
     USERINFO_PATH,
 )
-from ostiary.oauth.store import RateCounterStore, Store
+from ostiary.oauth.store import RateCounterStore, Store, ThrottleStore
 from ostiary.store import migrate, open_store
 
 from . import metrics, render
@@ -52,7 +52,7 @@ from .openapi import HEALTH_PATH, METRICS_PATH, OPENAPI_PATH
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
 from .rate_limit import SharedRateLimiter
-from .redis_counters import REDIS_ERRORS, RedisRateCounters
+from .redis_counters import REDIS_ERRORS, RedisRateCounters, RedisThrottleStore
 from .routes_authorize import authorize
 from .routes_consent import consent
 from .routes_login import login_page_or_form
@@ -220,6 +220,15 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             default_alg=config.signing_alg,
         )
         token_limits = _token_limits(settings, store, stack)
+        throttle: ThrottleStore = store.throttle
+        if settings.redis_url is not None:
+            redis_throttle = RedisThrottleStore(
+                settings.redis_url,
+                prefix=f"{settings.redis_prefix}:throttle",
+                timeout=settings.database_timeout,
+            )
+            stack.push_async_callback(redis_throttle.close)
+            throttle = redis_throttle
         passwords = options.passwords or Argon2PasswordHasher()
         cookies = CookiePolicy(secure=not settings.is_local)
         app.state.runtime = Runtime(
@@ -231,6 +240,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
                 passwords=passwords,
                 clock=options.clock,
                 token_limits=token_limits,
+                throttle=throttle,
             ),
             keyring=keyring,
             passwords=passwords,
@@ -238,7 +248,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             cookies=cookies,
             csrf=CsrfProtection(secret, cookies, issuer=config.issuer),
             pages=options.pages,
-            throttle=LoginThrottle(store=store.throttle, config=config),
+            throttle=LoginThrottle(store=throttle, config=config),
         )
         yield
 
@@ -253,7 +263,11 @@ def _token_limits(
     counters: RateCounterStore = store.rates
     errors: tuple[type[BaseException], ...] = ()
     if settings.redis_url is not None:
-        redis_counters = RedisRateCounters(settings.redis_url, timeout=settings.database_timeout)
+        redis_counters = RedisRateCounters(
+            settings.redis_url,
+            prefix=f"{settings.redis_prefix}:rate",
+            timeout=settings.database_timeout,
+        )
         stack.push_async_callback(redis_counters.close)
         counters, errors = redis_counters, REDIS_ERRORS
     limiter = SharedRateLimiter(

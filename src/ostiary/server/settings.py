@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     token_rate_window: int = Field(default=60, ge=1, le=24 * 3600)
     rate_limit_sync_interval: float = Field(default=1.0, gt=0, le=60)  # share counts this often
     redis_url: str | None = None  # rate-limit counters in Redis instead of the database
+    redis_prefix: str = Field(default="ostiary", min_length=1, max_length=100, pattern=r"^\S+$")
     # RFC 7591 at /register: "token" needs an initial access token (`ostiary clients
     # registration-token`), "open" lets anyone register, "off" turns the endpoint off
     registration: Literal["token", "open", "off"] = "token"

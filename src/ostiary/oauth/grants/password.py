@@ -62,7 +62,7 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
     if request.address:
         keys.append(throttle_key("address", request.address))
     # Charged before the slow hash (see `throttling`); a success gives the attempt back.
-    wait = await throttling.take_attempt(ctx.store.throttle, keys, now=now, config=config)
+    wait = await throttling.take_attempt(ctx.throttles, keys, now=now, config=config)
     if wait:
         raise SlowDown("too many failed attempts; try again later", retry_after=wait)
     user = await ctx.store.users.by_username(username)
@@ -86,9 +86,9 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
             )
         )
         raise InvalidGrant("the username or password is wrong")
-    await ctx.store.throttle.reset(keys[0])
+    await ctx.throttles.reset(keys[0])
     for key in keys[1:]:  # the address keeps its failures, not this success
-        await throttling.forgive(ctx.store.throttle, key, now=now)
+        await throttling.forgive(ctx.throttles, key, now=now)
     grant_id = new_token_value(16)
     refresh_value = None
     if may_refresh(client):
