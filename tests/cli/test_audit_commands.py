@@ -49,6 +49,9 @@ def test_client_user_and_key_changes_are_audited_without_secrets(
     assert ostiary("keys", "rotate", "--overlap", "0").status == 0
     assert ostiary("clients", "delete", client["client_id"]).status == 0
     assert ostiary("users", "delete", "ada").status == 0
+    api = "https://notes.example"
+    assert ostiary("apis", "create", "--identifier", api, "--scopes", "notes:read").status == 0
+    assert ostiary("apis", "delete", api).status == 0
 
     log = events(ostiary, "-n", "100")
     assert [e["event"] for e in log] == [
@@ -59,13 +62,17 @@ def test_client_user_and_key_changes_are_audited_without_secrets(
         "key.rotated",
         "client.deleted",
         "user.deleted",
+        "api.created",
+        "api.deleted",
     ]
     assert [e["id"] for e in log] == sorted(e["id"] for e in log)
     made = log[0]
     assert made["client_id"] == client["client_id"]
     assert made["detail"]["grant_types"] == ["client_credentials"]
     assert made["detail"]["source"] == "cli"
-    assert log[1]["user_id"] == user_id == log[-1]["user_id"]
+    assert log[1]["user_id"] == user_id == log[-3]["user_id"]
+    assert log[-2]["detail"] == {"source": "cli", "identifier": api, "scope": "notes:read"}
+    assert log[-1]["detail"] == {"source": "cli", "identifier": api}
     first_kid = log[2]["detail"]["kid"]
     assert log[3]["detail"]["kid"] == first_kid
     assert log[4]["detail"]["replaces"] == [first_kid]

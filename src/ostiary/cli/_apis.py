@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from ostiary.oauth.errors import InvalidTarget
-from ostiary.oauth.models import Api
+from ostiary.oauth.models import Api, AuditEvent
 from ostiary.oauth.resources import parse_resources
 from ostiary.oauth.store import Store
 
@@ -25,6 +25,8 @@ def create(args: argparse.Namespace) -> int:
             await store.apis.add(api)
         except ValueError:
             return False
+        detail = {"source": "cli", "identifier": api.identifier, "scope": _describe(api)["scope"]}
+        await store.audit.record(AuditEvent(event="api.created", at=api.created_at, detail=detail))
         return True
 
     if not run_with_store(args, add, migrate_first=True):
@@ -74,7 +76,13 @@ def delete(args: argparse.Namespace) -> int:
     identifier: str = args.identifier
 
     async def remove(store: Store) -> bool:
-        return await store.apis.delete(identifier)
+        if not await store.apis.delete(identifier):
+            return False
+        detail = {"source": "cli", "identifier": identifier}
+        await store.audit.record(
+            AuditEvent(event="api.deleted", at=int(time.time()), detail=detail)
+        )
+        return True
 
     if not run_with_store(args, remove):
         fail(f"no API {identifier!r}")
