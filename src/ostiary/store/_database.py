@@ -139,20 +139,24 @@ class PostgresDatabase:
         # One statement outside BEGIN/COMMIT is its own transaction: one round trip, not three.
         form = statement.postgresql
         try:
-            with _reachable_postgresql():
-                async with self._pool().connection() as conn:
-                    row = await conn.fetchrow(form.sql, *statement.args(form, params))
-        except _pg_integrity_error() as exc:
-            raise IntegrityError(form.sql, None, exc) from exc
+            async with self._pool().connection() as conn:
+                row = await conn.fetchrow(form.sql, *statement.args(form, params))
+        except Exception as exc:
+            translated = _pg_error(exc, form.sql)
+            if translated is exc:
+                raise
+            raise translated from exc
         return None if row is None else statement.mapping(tuple(row))
 
     async def fast_write(self, work: FastWork[T]) -> T:
         try:
-            with _reachable_postgresql():
-                async with self._pool().connection() as conn, conn.transaction():
-                    return await work(_PostgresFast(conn))
-        except _pg_integrity_error() as exc:
-            raise IntegrityError("", None, exc) from exc
+            async with self._pool().connection() as conn, conn.transaction():
+                return await work(_PostgresFast(conn))
+        except Exception as exc:
+            translated = _pg_error(exc, "")
+            if translated is exc:
+                raise
+            raise translated from exc
 
     def changes(self, channel: str) -> Changes:
         found = self._changes.get(channel)
@@ -192,35 +196,25 @@ class PostgresDatabase:
         return self._fast_pool
 
 
-def _pg_integrity_error() -> type[Exception]:
+def _pg_error(exc: Exception, sql: str) -> Exception:
+    """What the token path raises for an asyncpg error: SQLAlchemy's `IntegrityError` for a
+    constraint (as `write` does), `DatabaseUnavailable` when the database is out of reach,
+    timed out or shutting down (as `reachable` decides), else the error itself."""
     import asyncpg  # noqa: PLC0415
 
-    error: type[Exception] = asyncpg.IntegrityConstraintViolationError
-    return error
-
-
-@contextlib.contextmanager
-def _reachable_postgresql() -> Iterator[None]:
-    """`reachable` for the asyncpg connections of the token path."""
-    import asyncpg  # noqa: PLC0415
-
-    try:
-        yield
-    except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-        raise DatabaseUnavailable(
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(sql, None, exc)
+    if isinstance(
+        exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError
+    ) or (  # 57P: the server is shutting down, or cancelled the statement on a timeout
+        isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate or "").startswith("57P")
+    ):
+        return DatabaseUnavailable(
             "the server cannot reach its database; try again shortly",
             retry_after=RETRY_AFTER_S,
             detail=f"{type(exc).__name__}: {_first_line(exc)}",
-        ) from exc
-    except asyncpg.PostgresError as exc:
-        # 57P: the server is shutting down or cancelled the statement (statement_timeout)
-        if not str(getattr(exc, "sqlstate", "")).startswith("57P"):
-            raise
-        raise DatabaseUnavailable(
-            "the server cannot reach its database; try again shortly",
-            retry_after=RETRY_AFTER_S,
-            detail=f"{type(exc).__name__}: {_first_line(exc)}",
-        ) from exc
+        )
+    return exc
 
 
 def _pg_server_error() -> type[Exception]:
@@ -303,7 +297,7 @@ class SqliteDatabase:
     async def fast_read(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         form = statement.sqlite
         args = statement.args(form, params)
-        with _reachable_sqlite():
+        try:
             try:
                 row = self._raw().execute(form.sql, args).fetchone()
             except sqlite3.OperationalError as exc:
@@ -313,6 +307,11 @@ class SqliteDatabase:
                     self._read_in_thread,
                     lambda conn: _raw(conn).execute(form.sql, args).fetchone(),
                 )
+        except (sqlite3.OperationalError, OperationalError) as exc:
+            unavailable = _sqlite_unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
         return None if row is None else statement.mapping(row)
 
     async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
@@ -328,7 +327,7 @@ class SqliteDatabase:
         statements of a token request, and under load many requests end in the same turn.
         Each unit runs in a savepoint, so a failed one leaves the others' work intact.
         """
-        with _reachable_sqlite():
+        try:
             if self._memory or not self._writers.locked():
                 try:
                     result, waiters = self._run_in_batch(work)
@@ -343,6 +342,11 @@ class SqliteDatabase:
             async with self._writers:
                 self._commit_batch()
                 return await loop.run_in_executor(self._writer, self._fast_write_in_thread, work)
+        except (sqlite3.OperationalError, OperationalError) as exc:
+            unavailable = _sqlite_unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
     def _run_in_batch(self, work: FastWork[T]) -> tuple[T, list[asyncio.Future[None]]]:
         """Run `work` in the open batch (opening it first): its result, and the batch's
@@ -509,21 +513,20 @@ def reachable() -> Iterator[None]:
         ) from exc
 
 
-@contextlib.contextmanager
-def _reachable_sqlite() -> Iterator[None]:
-    """`reachable` for the sqlite3 connection of the token path."""
-    try:
-        with reachable():  # a failed group COMMIT arrives as SQLAlchemy's OperationalError
-            yield
-    except sqlite3.OperationalError as exc:
-        code = getattr(exc, "sqlite_errorcode", None)
-        if code is None or code & 0xFF not in _SQLITE_UNAVAILABLE:
-            raise
-        raise DatabaseUnavailable(
-            "the server cannot reach its database; try again shortly",
-            retry_after=RETRY_AFTER_S,
-            detail=f"{type(exc).__name__}: {_first_line(exc)}",
-        ) from exc
+def _sqlite_unavailable(
+    exc: sqlite3.OperationalError | OperationalError,
+) -> DatabaseUnavailable | None:
+    """`DatabaseUnavailable` for a SQLite error of the token path when the file is out of
+    reach (as `reachable` decides); None for any other error."""
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _SQLITE_UNAVAILABLE:
+        return None
+    return DatabaseUnavailable(
+        "the server cannot reach its database; try again shortly",
+        retry_after=RETRY_AFTER_S,
+        detail=f"{type(exc).__name__}: {_first_line(exc)}",
+    )
 
 
 def _first_line(exc: BaseException) -> str:
