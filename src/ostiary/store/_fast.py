@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import JSON
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import asyncpg
@@ -38,12 +39,18 @@ class JsonText(str):
 
 
 def json_text(value: Any) -> JsonText:
-    """`value` encoded for a JSON column; `TypeError` for what JSON cannot hold (NaN too,
-    which `orjson` would quietly write as null)."""
+    """`value` encoded for a JSON column; `TypeError` for what JSON cannot hold."""
     try:
-        return JsonText(json.dumps(value, allow_nan=False, separators=(",", ":")))
-    except (TypeError, ValueError) as exc:
+        encoded = orjson.dumps(value)
+    except TypeError as exc:
         raise TypeError(f"not JSON-serialisable: {exc}") from exc
+    if b"null" in encoded:
+        # orjson writes NaN and infinities as null: only the strict encoder can tell
+        try:
+            return JsonText(json.dumps(value, allow_nan=False, separators=(",", ":")))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"not JSON-serialisable: {exc}") from exc
+    return JsonText(encoded.decode())
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class FastStatement:
         for index in self._json_columns:
             name = self.columns[index]
             if isinstance(values[name], str):
-                values[name] = json.loads(values[name])
+                values[name] = orjson.loads(values[name])
         return values
 
 
