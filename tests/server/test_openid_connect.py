@@ -11,12 +11,15 @@ import httpx
 import pytest
 from server_app import (
     ISSUER,
+    PASSWORD,
     REDIRECT_URI,
     Pkce,
     Served,
     authorize_params,
+    form_of,
     query_of,
     sign_in_and_allow,
+    submit,
 )
 
 from ostiary.jose import jwt
@@ -41,6 +44,7 @@ async def signed_in_tokens(
     *,
     scope: str = "openid profile email",
     token_headers: dict[str, str] | None = None,
+    browser: httpx.AsyncClient | None = None,
     **oidc: Any,
 ) -> tuple[Client, str | None, User, dict[str, Any], str]:
     """A client and a user with claims; run the code flow; return the token response."""
@@ -50,7 +54,9 @@ async def signed_in_tokens(
     assert await served.store.users.update(user)
     pkce = Pkce.new()
     params = authorize_params(client, pkce, scope=scope, nonce="n-0S6_WzA2Mj")
-    final = await sign_in_and_allow(served.http, "/authorize?" + urlencode(params), user.username)
+    final = await sign_in_and_allow(
+        browser or served.http, "/authorize?" + urlencode(params), user.username
+    )
     code = query_of(final.headers["location"])["code"][0]
     response = await served.http.post(
         "/token",
@@ -284,3 +290,85 @@ async def test_userinfo_refuses_a_dpop_bound_token_sent_as_bearer(served: Served
         "/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}
     )
     assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+
+
+async def test_form_post_response_mode_posts_the_code_to_the_client(served: Served) -> None:
+    client, _ = await served.add_client(scopes=SCOPES)
+    user = await served.add_user()
+    params = authorize_params(client, Pkce.new(), scope="openid", response_mode="form_post")
+    page = await served.http.get("/authorize?" + urlencode(params))
+    page = await submit(served.http, page, username=user.username, password=PASSWORD)
+    page = await submit(served.http, page, decision="allow")
+    assert page.status_code == 200, page.text
+    form = form_of(page)
+    assert (form.action, form.method) == (REDIRECT_URI, "post")
+    assert set(form.inputs) == {"code", "state", "iss"}
+    assert form.inputs["state"] == params["state"] and form.inputs["iss"] == ISSUER
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "form-action 'self' https://app.example" in policy
+    script = await served.http.get("/static/form_post.js")
+    assert script.status_code == 200 and "submit()" in script.text
+
+
+async def test_form_post_errors_are_posted_too(served: Served) -> None:
+    client, _ = await served.add_client(scopes=SCOPES)
+    params = authorize_params(
+        client, Pkce.new(), scope="openid", response_mode="form_post", prompt="none"
+    )
+    page = await served.http.get("/authorize?" + urlencode(params))
+    assert page.status_code == 200
+    form = form_of(page)
+    assert form.action == REDIRECT_URI
+    assert form.inputs["error"] == "login_required" and form.inputs["state"] == params["state"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"response_mode": "fragment"}, "invalid_request"),
+        ({"response_mode": "web_message"}, "invalid_request"),
+        ({"ui_locales": "fr<script>"}, "invalid_request"),
+        ({"ui_locales": "x" * 300}, "invalid_request"),
+        ({"id_token_hint": "not.a.token"}, "invalid_request"),
+    ],
+)
+async def test_bad_oidc_request_parameters_are_refused_to_the_client(
+    served: Served, extra: dict[str, str], error: str
+) -> None:
+    client, _ = await served.add_client(scopes=SCOPES)
+    params = authorize_params(client, Pkce.new(), scope="openid", **extra)
+    response = await served.http.get("/authorize?" + urlencode(params))
+    assert response.status_code == 302, response.text
+    assert query_of(response.headers["location"])["error"] == [error]
+
+
+async def test_ui_locales_are_accepted(served: Served) -> None:
+    client, _ = await served.add_client(scopes=SCOPES)
+    params = authorize_params(client, Pkce.new(), scope="openid", ui_locales="fr-CA en")
+    page = await served.http.get("/authorize?" + urlencode(params))
+    assert page.status_code == 200 and 'name="password"' in page.text
+
+
+async def test_id_token_hint_with_prompt_none_checks_who_is_signed_in(served: Served) -> None:
+    client, secret, user, body, _ = await signed_in_tokens(served, scope="openid")
+    hint = body["id_token"]
+    silent = authorize_params(client, Pkce.new(), scope="openid", prompt="none", id_token_hint=hint)
+    response = await served.http.get("/authorize?" + urlencode(silent))
+    assert "code" in query_of(response.headers["location"])  # the hinted user is signed in
+    # another person signs in in this browser: the hint no longer names the session's user
+    other = await served.add_user()
+    forced = authorize_params(client, Pkce.new(), scope="openid", prompt="login")
+    await sign_in_and_allow(served.http, "/authorize?" + urlencode(forced), other.username)
+    response = await served.http.get("/authorize?" + urlencode(silent))
+    assert query_of(response.headers["location"])["error"] == ["login_required"]
+    # a hint issued to another client is no hint for this one
+    async with served.browser() as elsewhere:
+        other_client, _, _, other_body, _ = await signed_in_tokens(
+            served, scope="openid", browser=elsewhere
+        )
+    foreign = authorize_params(
+        client, Pkce.new(), scope="openid", id_token_hint=other_body["id_token"]
+    )
+    response = await served.http.get("/authorize?" + urlencode(foreign))
+    assert query_of(response.headers["location"])["error"] == ["invalid_request"]
+    assert other_client.client_id != client.client_id and secret is not None and user

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from .config import ServerConfig
 from .consent import has_consent, record_consent
@@ -27,6 +27,7 @@ from .errors import (
     UnregisteredRedirectUri,
     UnsupportedResponseType,
 )
+from .id_token import read_id_token_hint
 from .models import AuditEvent, AuthorizationCode, Client
 from .pkce import parse_code_challenge
 from .redirect_uri import match_redirect_uri
@@ -44,12 +45,15 @@ MAX_PARAMETERS: Final = 100  # values counted one by one, recognised or not
 
 # OpenID Connect Core §3.1.2.1 prompt values; parsed here, acted on by the OIDC layer.
 PROMPT_VALUES: Final = frozenset({"none", "login", "consent", "select_account"})
+RESPONSE_MODES: Final = frozenset({"query", "form_post"})
+MAX_UI_LOCALES_LENGTH: Final = 256
 
 # RFC 6749 Appendix A: client_id and state are VSCHAR = %x20-7E.
 _VSCHAR = re.compile(r"[\x20-\x7e]+")
 # RFC 6749 §4.1.2.1: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
 _NOT_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _MAX_AGE = re.compile(r"[0-9]{1,9}")
+_LOCALES = re.compile(r"[A-Za-z0-9\-]{1,35}( [A-Za-z0-9\-]{1,35})*")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,19 +71,29 @@ class AuthorizationRequest:
     prompt: frozenset[str] = frozenset()
     max_age: int | None = None
     login_hint: str | None = None
+    response_mode: str = "query"  # or "form_post" (OAuth 2.0 Form Post Response Mode)
+    # the `sub` of a valid id_token_hint (OpenID Connect Core §3.1.2.1), as the client saw it
+    hinted_subject: str | None = None
 
 
 class AuthorizationRedirectError(Exception):
     """An error to send to the client at its verified redirect URI (RFC 6749 §4.1.2.1)."""
 
     def __init__(
-        self, error: OAuthError, redirect_uri: str, state: str | None, *, issuer: str
+        self,
+        error: OAuthError,
+        redirect_uri: str,
+        state: str | None,
+        *,
+        issuer: str,
+        response_mode: str = "query",
     ) -> None:
         super().__init__(error.error)
         self.error = error
         self.redirect_uri = redirect_uri
         self.state = state
         self.issuer = issuer
+        self.response_mode = response_mode
 
     @property
     def location(self) -> str:
@@ -106,6 +120,8 @@ class RequestDraft:
     prompt: frozenset[str] = field(default_factory=frozenset)
     max_age: int | None = None
     login_hint: str | None = None
+    response_mode: str = "query"
+    hinted_subject: str | None = None
 
     def verified_client(self) -> Client:
         if self.client is None:
@@ -237,6 +253,39 @@ async def check_login_hint(draft: RequestDraft, ctx: Context) -> None:
     draft.login_hint = login_hint
 
 
+async def check_response_mode(draft: RequestDraft, ctx: Context) -> None:
+    # OAuth 2.0 Multiple Response Types §2.1 and Form Post Response Mode §2; fragment
+    # belongs to the implicit and hybrid flows, which are not offered.
+    mode = _single(draft.params, "response_mode")
+    if mode is None:
+        return
+    if mode not in RESPONSE_MODES:
+        raise InvalidRequest("response_mode must be query or form_post")
+    draft.response_mode = mode
+
+
+async def check_ui_locales(draft: RequestDraft, ctx: Context) -> None:
+    # OpenID Connect Core §3.1.2.1: a preference, honoured as far as the pages can (they
+    # are in English); checked for shape only so that junk is not carried along.
+    locales = _single(draft.params, "ui_locales")
+    if locales is not None and (
+        len(locales) > MAX_UI_LOCALES_LENGTH or _LOCALES.fullmatch(locales) is None
+    ):
+        raise InvalidRequest("ui_locales must be space-separated BCP 47 language tags")
+
+
+async def check_id_token_hint(draft: RequestDraft, ctx: Context) -> None:
+    # OpenID Connect Core §3.1.2.1: an ID token this server issued to this client, expired
+    # or not; the session it names is checked by the server against the signed-in user.
+    hint = _single(draft.params, "id_token_hint")
+    if hint is None:
+        return
+    claims = await read_id_token_hint(hint, ctx)
+    if claims is None or claims["aud"] != draft.verified_client().client_id:
+        raise InvalidRequest("id_token_hint is not an ID token this server issued to you")
+    draft.hinted_subject = claims["sub"]
+
+
 async def check_size(draft: RequestDraft, ctx: Context) -> None:
     """Bound what unrecognised parameters may add: they are ignored (RFC 6749 §3.1), not free."""
     count = sum(len(values) for values in draft.params.values())
@@ -248,6 +297,7 @@ async def check_size(draft: RequestDraft, ctx: Context) -> None:
 AUTHORIZE_CHECKS: tuple[Check, ...] = (
     check_client,
     check_redirect_uri,  # first: decides whether later errors may redirect
+    check_response_mode,  # next: decides how they are sent
     check_response_type,
     check_grant_type,
     check_scope,
@@ -258,6 +308,8 @@ AUTHORIZE_CHECKS: tuple[Check, ...] = (
     check_prompt,
     check_max_age,
     check_login_hint,
+    check_ui_locales,
+    check_id_token_hint,
     check_size,
 )
 
@@ -278,7 +330,11 @@ async def parse_authorization_request(params: Params, ctx: Context) -> Authoriza
         except OAuthError as exc:
             if exc.redirectable and draft.redirect_uri is not None:
                 raise AuthorizationRedirectError(
-                    exc, draft.redirect_uri, draft.state, issuer=ctx.config.issuer
+                    exc,
+                    draft.redirect_uri,
+                    draft.state,
+                    issuer=ctx.config.issuer,
+                    response_mode=draft.response_mode,
                 ) from exc
             raise
     return AuthorizationRequest(
@@ -293,6 +349,8 @@ async def parse_authorization_request(params: Params, ctx: Context) -> Authoriza
         prompt=draft.prompt,
         max_age=draft.max_age,
         login_hint=draft.login_hint,
+        response_mode=draft.response_mode,
+        hinted_subject=draft.hinted_subject,
     )
 
 
@@ -389,3 +447,13 @@ def _with_query(uri: str, params: Mapping[str, str | None]) -> str:
     if "?" not in uri:
         return f"{uri}?{query}"
     return f"{uri}{query}" if uri.endswith(("?", "&")) else f"{uri}&{query}"
+
+
+def response_fields(location: str, redirect_uri: str) -> list[tuple[str, str]]:
+    """The response parameters of a redirect `location` built for `redirect_uri` (by
+    `approve`, `deny` or `error_redirect`), to send as a form post instead (Form Post Response
+    Mode §2): the form's action is `redirect_uri` itself, with its registered query."""
+    if not location.startswith(redirect_uri):
+        raise ValueError("location was not built for this redirect_uri")
+    query = location[len(redirect_uri) :].lstrip("?&")
+    return parse_qsl(query, keep_blank_values=True)

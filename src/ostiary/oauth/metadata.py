@@ -57,7 +57,7 @@ def authorization_server_metadata(config: ServerConfig) -> dict[str, Any]:
         "token_endpoint": token_endpoint(config),
         "jwks_uri": config.issuer + JWKS_PATH,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": list(_CLIENT_AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": algorithms,

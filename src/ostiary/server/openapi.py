@@ -81,6 +81,9 @@ _AUTHORIZATION_PARAMETERS: Final = {
     "max_age": _string("seconds since the last sign-in after which it must happen again"),
     "login_hint": _string("the username to prefill"),
     "resource": _string("RFC 8707 resource indicator: an absolute URI"),
+    "response_mode": _string("`query` (default) or `form_post` (Form Post Response Mode)"),
+    "ui_locales": _string("preferred languages, space-separated BCP 47 tags"),
+    "id_token_hint": _string("an ID token this server issued to the client"),
 }
 
 _TOKEN_REQUEST: Final = {
@@ -566,7 +569,7 @@ def openapi_document(issuer: str) -> Document:
             "/static/{path}": {
                 "get": {
                     "operationId": "static",
-                    "summary": "The pages' stylesheet and icon",
+                    "summary": "The pages' stylesheet, icon and the form_post page's script",
                     "parameters": [
                         {
                             "name": "path",
@@ -581,6 +584,7 @@ def openapi_document(issuer: str) -> Document:
                             "content": {
                                 "text/css": {"schema": {"type": "string"}},
                                 "image/svg+xml": {"schema": {"type": "string"}},
+                                "text/javascript": {"schema": {"type": "string"}},
                             },
                         },
                         "404": _ERROR_JSON,

@@ -32,6 +32,7 @@ class Pages:
         status: int = 200,
         form_targets: Iterable[str] = (),
         headers: Mapping[str, str] | None = None,
+        scripts: bool = False,
     ) -> HTMLResponse:
         """A page with `Cache-Control: no-store` and a CSP letting its forms reach
         `form_targets` (a client's redirect_uri) besides this server."""
@@ -39,7 +40,7 @@ class Pages:
         all_headers = {
             "Cache-Control": "no-store",
             "Pragma": "no-cache",
-            "Content-Security-Policy": content_security_policy(form_targets),
+            "Content-Security-Policy": content_security_policy(form_targets, scripts=scripts),
             **(headers or {}),
         }
         return HTMLResponse(body, status_code=status, headers=all_headers)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
-from ostiary.oauth.authorize import AuthorizationRedirectError
+from ostiary.oauth.authorize import AuthorizationRedirectError, response_fields
 from ostiary.oauth.errors import InvalidRequest, OAuthError, SlowDown, TemporarilyUnavailable
 from ostiary.oauth.token_request import TokenResponse, error_response
 
@@ -99,8 +99,39 @@ def authorization_error(
     else on an error page (RFC 6749 §4.1.2.1)."""
     if isinstance(error, AuthorizationRedirectError):
         metrics.count_oauth_error(error.error.error)
-        return redirect(error.location, after_post=after_post)
+        return to_client(
+            pages,
+            error.location,
+            error.redirect_uri,
+            response_mode=error.response_mode,
+            after_post=after_post,
+        )
     return error_page(pages, error)
+
+
+def to_client(
+    pages: Pages,
+    location: str,
+    redirect_uri: str,
+    *,
+    response_mode: str = "query",
+    after_post: bool = False,
+) -> Response:
+    """The authorization response at the client's verified redirect_uri: a redirect with the
+    parameters in the query, or (`form_post`, Form Post Response Mode §2) a page whose form
+    posts them there, submitted by a script of ours or by the person's click."""
+    if response_mode != "form_post":
+        return redirect(location, after_post=after_post)
+    return pages.render(
+        "form_post.html",
+        {
+            "title": "Continue",
+            "action": redirect_uri,
+            "fields": response_fields(location, redirect_uri),
+        },
+        form_targets=[redirect_uri],
+        scripts=True,
+    )
 
 
 def refusal(pages: Pages, scope: Scope, status: int) -> Response:

@@ -23,8 +23,10 @@ from ostiary.oauth.authorize import (
     needs_consent,
     parse_authorization_request,
 )
+from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from ostiary.oauth.models import User
+from ostiary.oauth.subject import subject_for
 
 from . import render
 from .forms import Params, form_params, query_params
@@ -140,9 +142,18 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
-def must_sign_in(req: AuthorizationRequest, session: Session, now: int) -> bool:
-    """OpenID Connect Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh sign-in."""
+def must_sign_in(
+    req: AuthorizationRequest, session: Session, now: int, config: ServerConfig | None = None
+) -> bool:
+    """OpenID Connect Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh sign-in,
+    and so does an `id_token_hint` naming someone other than the signed-in user."""
     if "login" in req.prompt:
+        return True
+    if (
+        req.hinted_subject is not None
+        and config is not None
+        and subject_for(req.client, session.user_id, config) != req.hinted_subject
+    ):
         return True
     return req.max_age is not None and now - session.auth_time > req.max_age
 
@@ -161,7 +172,9 @@ async def continue_authorization(
     if "consent" in req.prompt or await needs_consent(req, user.user_id, rt.ctx):
         return consent_page(request, rt, req, params, user, auth_time=auth_time)
     location = await approve(req, user.user_id, auth_time=auth_time, ctx=rt.ctx)
-    return render.redirect(location, after_post=after_post)
+    return render.to_client(
+        rt.pages, location, req.redirect_uri, response_mode=req.response_mode, after_post=after_post
+    )
 
 
 async def check_request(rt: Runtime, params: Params) -> AuthorizationRequest:
@@ -180,7 +193,7 @@ async def authorize(request: Request) -> Response:
     signed_in = await rt.signed_in(request)
     if "none" in req.prompt:
         return await _without_pages(rt, req, signed_in, after_post=after_post)
-    if signed_in is None or must_sign_in(req, signed_in[0], rt.now()):
+    if signed_in is None or must_sign_in(req, signed_in[0], rt.now(), rt.ctx.config):
         return login_page(request, rt, req, params)
     session, user = signed_in
     return await continue_authorization(
@@ -198,15 +211,21 @@ async def _without_pages(
     """`prompt=none` (OpenID Connect Core §3.1.2.1): a code if nothing must be asked, else an
     error to the client; never a page."""
     error: OAuthError | None = None
-    if signed_in is None or must_sign_in(req, signed_in[0], rt.now()):
+    if signed_in is None or must_sign_in(req, signed_in[0], rt.now(), rt.ctx.config):
         error = LoginRequired("the user is not signed in")
     elif await needs_consent(req, signed_in[1].user_id, rt.ctx):
         error = ConsentRequired("the user has not approved this request")
     if error is not None or signed_in is None:
         failure = AuthorizationRedirectError(
-            error or LoginRequired(), req.redirect_uri, req.state, issuer=req.issuer
+            error or LoginRequired(),
+            req.redirect_uri,
+            req.state,
+            issuer=req.issuer,
+            response_mode=req.response_mode,
         )
         return render.authorization_error(rt.pages, failure, after_post=after_post)
     session, user = signed_in
     location = await approve(req, user.user_id, auth_time=session.auth_time, ctx=rt.ctx)
-    return render.redirect(location, after_post=after_post)
+    return render.to_client(
+        rt.pages, location, req.redirect_uri, response_mode=req.response_mode, after_post=after_post
+    )

@@ -50,7 +50,7 @@ async def consent(request: Request) -> Response:
     if open_pending(rt, pending, shown_to=session) is None:
         # not the consent page of this sign-in (the login page's copy, or a sign-in since):
         # ask again what /authorize would ask, never approve
-        if must_sign_in(req, session, rt.now()):
+        if must_sign_in(req, session, rt.now(), rt.ctx.config):
             return login_page(request, rt, req, params)
         return consent_page(request, rt, req, params, user, auth_time=session.auth_time)
     if decision == "allow":
@@ -59,4 +59,6 @@ async def consent(request: Request) -> Response:
         location = deny(req)
     else:
         return render.error_page(rt.pages, InvalidRequest("decision must be allow or deny"))
-    return render.redirect(location, after_post=True)
+    return render.to_client(
+        rt.pages, location, req.redirect_uri, response_mode=req.response_mode, after_post=True
+    )

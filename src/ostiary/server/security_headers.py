@@ -23,7 +23,7 @@ _HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 
 
-def content_security_policy(form_targets: Iterable[str] = ()) -> str:
+def content_security_policy(form_targets: Iterable[str] = (), *, scripts: bool = False) -> str:
     """The page CSP; `form_targets` are URLs a form may lead to besides this server.
 
     Chromium applies `form-action` to the redirects that follow a form post (CSP3 §6.4.1),
@@ -35,7 +35,9 @@ def content_security_policy(form_targets: Iterable[str] = ()) -> str:
         source = _csp_source(url)
         if source is not None and source not in sources:
             sources.append(source)
-    return f"{_BASE_CSP}; form-action {' '.join(sources)}"
+    # `scripts`: this server's own static scripts only (the form_post page's auto-submit)
+    script_src = "; script-src 'self'" if scripts else ""
+    return f"{_BASE_CSP}{script_src}; form-action {' '.join(sources)}"
 
 
 def _csp_source(url: str) -> str | None:
