@@ -65,6 +65,7 @@ def create(args: argparse.Namespace) -> int:
             userinfo_signed_response_alg=args.userinfo_alg,
             subject_type="pairwise" if args.pairwise else "public",
             post_logout_redirect_uris=check_redirect_uris(args.post_logout_redirect_uris),
+            backchannel_logout_uri=_backchannel_logout_uri(args.backchannel_logout_uri),
         ),
     )
     if client.oidc.subject_type == "pairwise":
@@ -158,6 +159,8 @@ def _describe(client: Client) -> dict[str, Any]:
     view["subject_type"] = client.oidc.subject_type
     if client.oidc.post_logout_redirect_uris:
         view["post_logout_redirect_uris"] = list(client.oidc.post_logout_redirect_uris)
+    if client.oidc.backchannel_logout_uri is not None:
+        view["backchannel_logout_uri"] = client.oidc.backchannel_logout_uri
     return view
 
 
@@ -219,6 +222,15 @@ def delete(args: argparse.Namespace) -> int:
         fail(f"no client {client_id!r}")
     print(f"deleted client {printable(client_id)}")
     return 0
+
+
+def _backchannel_logout_uri(text: str | None) -> str | None:
+    if text is None:
+        return None
+    uris = check_redirect_uris(text)
+    if len(uris) != 1 or not uris[0].startswith(("https://", "http://")):
+        fail("--backchannel-logout-uri takes one https URL (http only on a loopback address)")
+    return uris[0]
 
 
 def registration_token(args: argparse.Namespace) -> int:

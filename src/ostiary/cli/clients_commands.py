@@ -117,6 +117,11 @@ address (http://127.0.0.1, http://[::1]) for a native app.""",
         metavar="URL[,URL]",
         help="OpenID Connect: where /logout may send the user back to, matched exactly",
     )
+    parser.add_argument(
+        "--backchannel-logout-uri",
+        metavar="URL",
+        help="OpenID Connect: where logout tokens are posted when a user signs out",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_clients", "create"))

@@ -104,6 +104,9 @@ def openid_configuration(config: ServerConfig) -> dict[str, Any]:
     )
     # RP-Initiated Logout 1.0 §2.1
     document["end_session_endpoint"] = config.issuer + END_SESSION_PATH
+    # Back-Channel Logout 1.0 §2.1: logout tokens are sent, with sub and without sid
+    document["backchannel_logout_supported"] = True
+    document["backchannel_logout_session_supported"] = False
     if config.registration_enabled:  # RFC 7591 §3; OpenID Connect Discovery §3
         document["registration_endpoint"] = config.issuer + REGISTRATION_PATH
     return document

@@ -33,6 +33,8 @@ class ClientOidc:
     # RFC 7592 §3: the hash of the registration access token of a dynamically registered
     # client (None: the client was made by an operator and is not managed over HTTP)
     registration_token_hash: str | None = None
+    # OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are posted
+    backchannel_logout_uri: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -290,6 +290,9 @@ def describe(client: Client, ctx: Context) -> dict[str, Any]:
         body["post_logout_redirect_uris"] = list(client.oidc.post_logout_redirect_uris)
     if client.jwks is not None:
         body["jwks"] = dict(client.jwks)
+    if client.oidc.backchannel_logout_uri is not None:
+        body["backchannel_logout_uri"] = client.oidc.backchannel_logout_uri
+        body["backchannel_logout_session_required"] = False
     return body
 
 
@@ -350,6 +353,19 @@ def client_from_metadata(metadata: Mapping[str, Any], *, client_id: str) -> Clie
             post_logout_redirect_uris=post_logout,
         ),
     )
+    if metadata.get("backchannel_logout_session_required") is True:
+        raise InvalidClientMetadata(
+            "backchannel_logout_session_required is not supported: logout tokens carry sub"
+        )
+    if "backchannel_logout_uri" in metadata:
+        value = metadata["backchannel_logout_uri"]
+        if not isinstance(value, str):
+            raise InvalidClientMetadata("backchannel_logout_uri must be a string")
+        name = "backchannel_logout_uri"
+        (uri,) = _uris({name: [value]}, name, required=True)
+        client = dataclasses.replace(
+            client, oidc=dataclasses.replace(client.oidc, backchannel_logout_uri=uri)
+        )
     if client.oidc.subject_type == "pairwise":
         try:
             sector_of(client)

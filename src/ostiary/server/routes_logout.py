@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ostiary.oauth.backchannel_logout import logout_deliveries
 from ostiary.oauth.errors import OAuthError
 from ostiary.oauth.logout import (
     LogoutRequest,
@@ -23,6 +25,7 @@ from ostiary.oauth.logout import (
 from ostiary.oauth.models import AuditEvent
 
 from . import render
+from .backchannel import deliver_logout_tokens
 from .forms import Params, form_params, query_params, single
 from .routes_authorize import ExpiredForm
 from .routes_login import EXPIRED_FORM
@@ -93,6 +96,16 @@ async def _end_session(
     )
     rt.cookies.clear(response, SESSION_COOKIE)
     if signed_in is not None:
+        # Back-Channel Logout 1.0: the other clients hear of it after the person is answered
+        deliveries = await logout_deliveries(signed_in[1].user_id, rt.ctx)
+        if deliveries:
+            response.background = BackgroundTask(
+                deliver_logout_tokens,
+                deliveries,
+                rt.ctx.store.audit,
+                now=rt.now(),
+                user_id=signed_in[1].user_id,
+            )
         await rt.ctx.store.audit.record(
             AuditEvent(
                 event="session.ended",

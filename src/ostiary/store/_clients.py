@@ -99,6 +99,7 @@ class SqlClientStore:
             client.name,
             client.secret_hash,
             client.oidc.sector_identifier,
+            client.oidc.backchannel_logout_uri,
             more=(
                 *client.redirect_uris,
                 *client.grant_types,
@@ -124,6 +125,7 @@ class SqlClientStore:
             client.name,
             client.secret_hash,
             client.oidc.sector_identifier,
+            client.oidc.backchannel_logout_uri,
             more=(
                 *client.redirect_uris,
                 *client.grant_types,
@@ -209,6 +211,7 @@ def _oidc_values(oidc: ClientOidc) -> dict[str, Any] | None:
         "sector_identifier": oidc.sector_identifier,
         "post_logout_redirect_uris": list(oidc.post_logout_redirect_uris),
         "registration_token_hash": oidc.registration_token_hash,
+        "backchannel_logout_uri": oidc.backchannel_logout_uri,
     }
 
 
@@ -222,4 +225,5 @@ def _oidc(value: dict[str, Any] | None) -> ClientOidc:
         sector_identifier=value["sector_identifier"],
         post_logout_redirect_uris=tuple(value["post_logout_redirect_uris"]),
         registration_token_hash=value.get("registration_token_hash"),
+        backchannel_logout_uri=value.get("backchannel_logout_uri"),
     )
