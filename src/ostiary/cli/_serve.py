@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 import logging
 import logging.config
@@ -17,6 +18,7 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
+from uvicorn.supervisors import Multiprocess
 
 from ostiary.oauth.store import Store
 from ostiary.server.app import create_app
@@ -68,14 +70,16 @@ def _serve_workers(settings: Settings, sock: socket.socket, options: dict[str, A
     Each worker is a fresh interpreter (multiprocessing's spawn: no state is shared by
     accident) that rebuilds the app from the settings this process resolved."""
     os.environ[WORKER_SETTINGS] = json.dumps(_worker_settings(settings))
-    # uvicorn's own supervisor: it starts, watches, restarts and stops the workers
-    uvicorn.run(
-        f"{__name__}:worker_app",
-        factory=True,
-        workers=settings.workers,
-        fd=sock.fileno(),
-        **options,
+    config = uvicorn.Config(
+        f"{__name__}:worker_app", factory=True, workers=settings.workers, **options
     )
+    # uvicorn's own supervisor starts, watches, restarts and stops the workers. It gets our
+    # TCP socket itself: `uvicorn.run(fd=...)` would wrap the descriptor as AF_UNIX, and
+    # asyncio then leaves TCP_NODELAY off, so Nagle's algorithm holds every answer ~40 ms.
+    supervisor: dict[str, Any] = {"sockets": [sock]}
+    if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+        supervisor["target"] = uvicorn.Server(config).run
+    Multiprocess(config, **supervisor).run()
     return 0
 
 
