@@ -141,6 +141,36 @@ async def test_rotation_new_key_found_by_refetch_and_old_key_dropped(
     assert "does not publish" in error.description
 
 
+async def test_a_token_accepted_before_is_refused_once_its_key_is_rotated_out(
+    api: ResourceServer, issuer: FakeIssuer, clock: Clock
+) -> None:
+    """Verified tokens are remembered by their text; a key change forgets them."""
+    token = issuer.token()
+    for _ in range(3):
+        await accepted(api, token)
+    assert issuer.requests[JWKS] == 1
+    issuer.published = [JWK.generate("EC", crv="P-256", alg="ES256", kid="k2")]
+    clock.now += 301  # the JWKS max-age: stale, refreshed in the background
+    await accepted(api, token)  # the refresh is only starting
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert issuer.requests[JWKS] == 2
+    error = await refused(api, token)
+    assert isinstance(error, InvalidToken)
+
+
+async def test_a_remembered_token_still_expires(
+    api: ResourceServer, issuer: FakeIssuer, clock: Clock
+) -> None:
+    token = issuer.token(exp=int(clock.now) + 60)
+    await accepted(api, token)
+    clock.now += 69  # inside the 10 s leeway
+    await accepted(api, token)
+    clock.now += 1
+    error = await refused(api, token)
+    assert "expired" in error.description
+
+
 async def test_issuer_down_at_start_fails_closed_then_recovers(
     api: ResourceServer, issuer: FakeIssuer, clock: Clock
 ) -> None:

@@ -57,6 +57,9 @@ class RemoteJWKSet:
         self._by_kid: dict[str, JWK] = {}
         self._fresh_until = -math.inf
         self._fetch = Refetcher(self._refresh, interval=refetch_interval, clock=clock)
+        # Bumped whenever the usable keys change (a fetch brings other keys, or they are
+        # dropped as too stale): what was verified under older keys is checked again.
+        self.generation = 0
 
     async def keyset(self) -> JWKSet:
         """Every key, fetching the first time (and in the background when stale)."""
@@ -73,6 +76,18 @@ class RemoteJWKSet:
         elif now >= self._fresh_until:
             self._fetch.start()
         return self._keyset
+
+    def is_current(self, generation: int) -> bool:
+        """True when `generation` is still this set's, and the keys may be trusted now; starts
+        the background refresh when they are stale, as `keyset()` does."""
+        if generation != self.generation:
+            return False
+        now = self._clock()
+        if now >= self._fresh_until:
+            if now > self._fresh_until + self._max_stale:
+                return False
+            self._fetch.start()
+        return True
 
     async def key(self, kid: str) -> JWK | None:
         """The key with this `kid`, refetching once per interval when it is unknown."""
@@ -95,12 +110,15 @@ class RemoteJWKSet:
             least=self._least_max_age,
             most=self._max_max_age,
         )
+        if self._keyset is None or keyset.to_dict() != self._keyset.to_dict():
+            self.generation += 1
         self._keyset = keyset
         self._by_kid = {key.kid: key for key in keyset if key.kid is not None}
         self._fresh_until = self._clock() + lifetime
         return True
 
     def _forget(self) -> None:
+        self.generation += 1
         self._keyset = None
         self._by_kid = {}
 

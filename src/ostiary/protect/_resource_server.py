@@ -48,6 +48,9 @@ Dependency = Callable[[Request], Awaitable[Claims]]
 
 # RFC 9068 §2.2: the claims every JWT access token carries (exp, iss and aud checked apart).
 REQUIRED_CLAIMS: Final = ("sub", "client_id", "iat", "jti")
+# Verified JWTs remembered by their exact text, so a client reusing its token (the usual
+# case) costs no signature check until the token expires or the issuer's keys change.
+VERIFIED_CACHE_SIZE: Final = 4096
 STATE_KEY: Final = "token_claims"  # `request.state.token_claims`, set by ProtectMiddleware
 
 _FORM: Final = "application/x-www-form-urlencoded"
@@ -128,6 +131,7 @@ class ResourceServer:
         self._jwks: RemoteJWKSet | None = None
         self._introspector: Introspector | None = None
         self._allowed: tuple[str, ...] = ()
+        self._verified: dict[str, tuple[Claims, int, float]] = {}  # token -> claims, gen, exp
 
     # -- configuration from the issuer -----------------------------------------------------
 
@@ -224,9 +228,26 @@ class ResourceServer:
         return claims
 
     async def _verify_jwt(self, token: str) -> Claims:
+        jwks = self._jwks
+        cached = self._verified.get(token)
+        if cached is not None and jwks is not None:
+            claims, generation, exp = cached
+            # the signature, iss, aud and typ are properties of the exact text, checked once;
+            # time is not, and neither is the key's still being published
+            if self._clock() - self.leeway < exp and jwks.is_current(generation):
+                return dict(claims)
+            del self._verified[token]
         await self.metadata()
         jwks = self._jwks
         assert jwks is not None  # noqa: S101 - set with the metadata
+        generation = jwks.generation
+        claims = await self._decode_jwt(token, jwks)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]  # the oldest entry
+        self._verified[token] = (claims, generation, claims["exp"])
+        return dict(claims)
+
+    async def _decode_jwt(self, token: str, jwks: RemoteJWKSet) -> Claims:
         try:
             header = jwt.unverified_header(token)
         except JoseError:
