@@ -52,9 +52,8 @@ class ProtectMiddleware:
             found = await server.credentials(request)
             if found is None:
                 raise InvalidToken()  # no credentials: the bare challenge (RFC 6750 §3.1)
-            claims = await server.verify(
-                found, method=request.method, url=server.request_url(request)
-            )
+            url = server.request_url(request) if found.scheme == "DPoP" else None
+            claims = await server.verify(found, method=request.method, url=url)
             require_scopes(claims, self.scopes)
         except ProtectError as exc:
             await _refuse(server, exc, send)

@@ -305,12 +305,19 @@ class ResourceServer:
 
     async def credentials(self, request: Request) -> Credentials | None:
         """The token of a request: the Authorization header, or where explicitly enabled."""
-        headers = request.headers
+        # ASGI header names are lower case; reading them raw skips building a Headers object
+        authorization: list[str] = []
+        dpop: list[str] = []
+        for name, value in request.scope["headers"]:
+            if name == b"authorization":
+                authorization.append(value.decode("latin-1"))
+            elif name == b"dpop":
+                dpop.append(value.decode("latin-1"))
         found: dict[str, Credentials | None] = {
-            "Authorization header": from_authorization(
-                headers.getlist("authorization"), headers.getlist("dpop")
-            )
+            "Authorization header": from_authorization(authorization, dpop)
         }
+        if not self.token_in_query and not self.token_in_form:
+            return found["Authorization header"]
         if self.token_in_query:
             found["query"] = from_parameter(request.query_params.getlist("access_token"), "query")
         if self.token_in_form and request.method not in ("GET", "HEAD"):
@@ -326,12 +333,14 @@ class ResourceServer:
 
         Raises `ProtectError`; `error_response` (or the dependencies) turn it into HTTP.
         """
-        claims = getattr(request.state, STATE_KEY, None)
+        state = request.scope.get("state")
+        claims = state.get(STATE_KEY) if isinstance(state, dict) else None
         if not isinstance(claims, dict):
             found = await self.credentials(request)
             if found is None:
                 raise InvalidToken()  # no credentials: the bare challenge (RFC 6750 §3.1)
-            claims = await self.verify(found, method=request.method, url=self.request_url(request))
+            url = self.request_url(request) if found.scheme == "DPoP" else None
+            claims = await self.verify(found, method=request.method, url=url)
         require_scopes(claims, scopes)
         return claims
 
