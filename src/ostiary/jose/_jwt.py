@@ -328,6 +328,11 @@ def _check_audience(claims: Mapping[str, Any], audience: str | Collection[str] |
 
 # A proof-of-possession JWT is small: a header with one public key, and a few claims.
 MAX_EMBEDDED_KEY_TOKEN_SIZE: Final = 16 * 1024
+# A client signs every proof with the same key, so the same protected header comes back each
+# time: its checked header and imported key are kept (importing an EC key validates the point,
+# which costs as much as the signature check).
+_EMBEDDED_HEADERS: dict[str, tuple[dict[str, Any], JWK]] = {}
+_EMBEDDED_HEADERS_MAX: Final = 1024
 
 
 def decode_with_embedded_key(
@@ -351,9 +356,19 @@ def decode_with_embedded_key(
     if leeway < 0:
         raise ValueError("leeway must not be negative")
     protected, encoded, sig_text = split_compact(token, max_size)
+    header, key = _EMBEDDED_HEADERS.get(protected) or _embedded_header(protected)
+    impl = _algorithm(header["alg"], algorithms)
+    signature = b64decode(sig_text, "signature")
+    verify_signature(impl, key, header, f"{protected}.{encoded}".encode("ascii"), signature)
+    _check_typ(header.get("typ"), typ)
+    claims = loads_claims(b64decode(encoded, "payload"), "claims set")
+    _validate(claims, None, None, None, leeway, (), False, None, now)
+    return claims, key
+
+
+def _embedded_header(protected: str) -> tuple[dict[str, Any], JWK]:
     header = loads_object(b64decode(protected, "protected header"), "protected header")
-    alg = header.get("alg")
-    if not isinstance(alg, str):
+    if not isinstance(header.get("alg"), str):
         raise InvalidHeader("the header has no 'alg' string")
     check_crit(header, _UNDERSTOOD)
     for name in ("jku", "x5u", "b64"):
@@ -368,13 +383,10 @@ def decode_with_embedded_key(
     key = JWK.from_dict(members)
     if key.is_private or key.is_symmetric:
         raise InvalidHeader("the 'jwk' header must hold a public asymmetric key")
-    impl = _algorithm(alg, algorithms)
-    signature = b64decode(sig_text, "signature")
-    verify_signature(impl, key, header, f"{protected}.{encoded}".encode("ascii"), signature)
-    _check_typ(header.get("typ"), typ)
-    claims = loads_claims(b64decode(encoded, "payload"), "claims set")
-    _validate(claims, None, None, None, leeway, (), False, None, now)
-    return claims, key
+    if len(_EMBEDDED_HEADERS) >= _EMBEDDED_HEADERS_MAX:
+        _EMBEDDED_HEADERS.clear()
+    _EMBEDDED_HEADERS[protected] = (header, key)
+    return header, key
 
 
 def unverified_header(token: str | bytes, *, max_size: int = MAX_TOKEN_SIZE) -> dict[str, Any]:
