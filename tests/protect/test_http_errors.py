@@ -207,3 +207,40 @@ async def test_middleware_without_token_and_public_path(
     assert (await starlette_client.get("/whoami")).status_code == 401
     health = await starlette_client.get("/health")
     assert (health.status_code, health.json()) == (200, {"claims": False})
+
+
+async def test_middleware_guards_websockets_too(api: ResourceServer, issuer: FakeIssuer) -> None:
+    """A WebSocket route behind the middleware is not a way around it."""
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["state"]["token_claims"]["sub"])
+
+    guarded = ProtectMiddleware(app, resource_server=api)
+
+    async def handshake(headers: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "websocket",
+            "path": "/ws",
+            "raw_path": b"/ws",
+            "query_string": b"",
+            "headers": [(b"host", b"notes.example"), *headers],
+            "scheme": "wss",
+            "server": ("notes.example", 443),
+        }
+        await guarded(scope, receive, send)
+        return sent
+
+    assert await handshake([]) == [{"type": "websocket.close", "code": 1008}]
+    assert reached == []
+    token = issuer.token()
+    assert await handshake([(b"authorization", f"Bearer {token}".encode())]) == []
+    assert reached == ["user-1"]

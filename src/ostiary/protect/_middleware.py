@@ -21,6 +21,8 @@ class ProtectMiddleware:
 
     The verified claims are at `request.state.token_claims` (ASGI `scope["state"]`), where
     `ResourceServer.require_scopes` finds them too. Paths in `public_paths` pass unchecked.
+    A WebSocket handshake needs a token as well; a refused one is closed before it is
+    accepted (the server answers 403).
     Tokens come from the Authorization header (or the query, when enabled); the form body is
     left to the app, so it is never read here.
     """
@@ -43,11 +45,12 @@ class ProtectMiddleware:
         self.public_paths = frozenset(public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public_paths:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self.public_paths:
             await self.app(scope, receive, send)
             return
         server = self.resource_server
-        request = Request(scope)
+        is_websocket = scope["type"] == "websocket"
+        request = Request({**scope, "type": "http", "method": "GET"} if is_websocket else scope)
         try:
             found = await server.credentials(request)
             if found is None:
@@ -56,6 +59,10 @@ class ProtectMiddleware:
             claims = await server.verify(found, method=request.method, url=url)
             require_scopes(claims, self.scopes)
         except ProtectError as exc:
+            if scope["type"] == "websocket":
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008})  # policy violation
+                return
             await _refuse(server, exc, send)
             return
         state = dict(scope.get("state") or {})
