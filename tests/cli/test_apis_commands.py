@@ -8,7 +8,7 @@ import pytest
 from cli_databases import in_store
 from cli_run import Run, assert_one_line_error
 
-from ostiary.oauth.models import Api
+from ostiary.oauth.models import Api, AuditEvent
 from ostiary.oauth.store import Store
 
 pytestmark = pytest.mark.usefixtures("working_folder")
@@ -19,6 +19,13 @@ NOTES = "https://notes.example"
 def stored_apis(url: str) -> list[Api]:
     async def load(store: Store) -> list[Api]:
         return list(await store.apis.list())
+
+    return in_store(url, load)
+
+
+def audit_events(url: str) -> list[AuditEvent]:
+    async def load(store: Store) -> list[AuditEvent]:
+        return list(await store.audit.tail(100))
 
     return in_store(url, load)
 
@@ -42,6 +49,12 @@ def test_create_list_delete(ostiary: Run, database_url: str) -> None:
 
     deleted = ostiary("apis", "delete", NOTES)
     assert (deleted.status, deleted.out) == (0, f"deleted API {NOTES}\n")
+    events = [e for e in audit_events(database_url) if e.event.startswith("api.")]
+    assert [(e.event, e.detail["identifier"]) for e in events] == [
+        ("api.created", NOTES),
+        ("api.created", "urn:example:ledger"),
+        ("api.deleted", NOTES),
+    ]
     assert [a.identifier for a in stored_apis(database_url)] == ["urn:example:ledger"]
     assert_one_line_error(ostiary("apis", "delete", NOTES), "no API")
 
