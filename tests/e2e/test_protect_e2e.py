@@ -211,7 +211,7 @@ def test_user_token_from_the_code_flow_is_accepted(deployment: Deployment) -> No
     app = server.create_client(
         name="Notes web",
         grant_types="authorization_code",
-        scopes="notes:read",
+        scopes="openid notes:read",
         redirect_uris=redirect_uri,
         public=True,
     )
@@ -221,7 +221,7 @@ def test_user_token_from_the_code_flow_is_accepted(deployment: Deployment) -> No
         server.endpoint("authorization"),
         client_id=app["client_id"],
         redirect_uri=redirect_uri,
-        scope="notes:read",
+        scope="openid notes:read",
         state="s1",
         pkce=pkce,
     )
@@ -252,6 +252,10 @@ def test_user_token_from_the_code_flow_is_accepted(deployment: Deployment) -> No
     assert me.json()["client_id"] == app["client_id"]
     assert me.json()["scope"] == "notes:read"
     assert me.json()["sub"] != app["client_id"]  # the person, not the client
+    # The ID token from the same response is signed by the same issuer, but it is not an
+    # access token (RFC 9068 §4: typ at+jwt), nor for this API.
+    id_token = response.json()["id_token"]
+    assert_invalid_token(call(deployment, "GET", "/me", id_token), id_token)
 
 
 def test_unknown_resource_is_invalid_target(deployment: Deployment) -> None:
