@@ -318,9 +318,13 @@ class SqliteDatabase:
         async def work(conn: FastConnection) -> Row | None:
             return await conn.one(statement, params)
 
-        return await self.fast_write(work)
+        # SQLite undoes a failed statement by itself and keeps the transaction: no savepoint
+        return await self._fast_write(work, savepoint=False)
 
     async def fast_write(self, work: FastWork[T]) -> T:
+        return await self._fast_write(work, savepoint=True)
+
+    async def _fast_write(self, work: FastWork[T], *, savepoint: bool) -> T:
         """Group commit: every unit of work run inline during one turn of the event loop
         shares one transaction, committed at the end of the turn, and each caller returns
         only once it is committed. A COMMIT (with its BEGIN) costs more CPU than the
@@ -330,7 +334,7 @@ class SqliteDatabase:
         try:
             if self._memory or not self._writers.locked():
                 try:
-                    result, waiters = self._run_in_batch(work)
+                    result, waiters = self._run_in_batch(work, savepoint=savepoint)
                 except _Busy:
                     pass
                 else:
@@ -348,7 +352,9 @@ class SqliteDatabase:
                 raise
             raise unavailable from exc
 
-    def _run_in_batch(self, work: FastWork[T]) -> tuple[T, list[asyncio.Future[None]]]:
+    def _run_in_batch(
+        self, work: FastWork[T], *, savepoint: bool
+    ) -> tuple[T, list[asyncio.Future[None]]]:
         """Run `work` in the open batch (opening it first): its result, and the batch's
         waiters, to which the caller adds itself."""
         raw = self._raw()
@@ -362,17 +368,30 @@ class SqliteDatabase:
                 raise
             waiters = self._batch = []
             asyncio.get_running_loop().call_soon(self._commit_batch)
-        raw.execute("SAVEPOINT unit")
+        if savepoint:
+            raw.execute("SAVEPOINT unit")
         try:
             result = _drive(work(_SqliteFast(raw)))
         except BaseException as exc:
-            raw.execute("ROLLBACK TO unit")
-            raw.execute("RELEASE unit")
+            if not raw.in_transaction:
+                # Some errors (a full disk, an I/O error) end the whole transaction: the
+                # batch is lost, and every unit in it fails.
+                self._fail_batch(exc)
+            elif savepoint:
+                raw.execute("ROLLBACK TO unit")
+                raw.execute("RELEASE unit")
             if isinstance(exc, sqlite3.IntegrityError):
                 raise IntegrityError("", None, exc) from exc
             raise
-        raw.execute("RELEASE unit")
+        if savepoint:
+            raw.execute("RELEASE unit")
         return result, waiters
+
+    def _fail_batch(self, exc: BaseException) -> None:
+        waiters, self._batch = self._batch, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_exception(OperationalError("COMMIT", None, exc))
 
     def _commit_batch(self) -> None:
         waiters, self._batch = self._batch, None
@@ -384,9 +403,8 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             if raw.in_transaction:
                 raw.execute("ROLLBACK")
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(OperationalError("COMMIT", None, exc))
+            self._batch = waiters
+            self._fail_batch(exc)
             return
         for waiter in waiters:
             if not waiter.done():
@@ -633,10 +651,13 @@ def connect(
     if timeout <= 0:
         raise ValueError("timeout must be positive")
     if not is_sqlite(url):
+        # N workers x pool_size is the whole connection budget (and one listening connection
+        # each): the token path's statements get half of it, SQLAlchemy the other half.
+        fast_size = pool_size - pool_size // 2
         engine = create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=0,  # N workers x pool_size is the whole connection budget
+            pool_size=max(1, pool_size // 2),
+            max_overflow=0,
             pool_timeout=timeout,
             connect_args={
                 "timeout": timeout,
@@ -644,7 +665,7 @@ def connect(
                 "server_settings": {"application_name": "ostiary"},
             },
         )
-        return PostgresDatabase(engine, pool_size=pool_size, timeout=timeout)
+        return PostgresDatabase(engine, pool_size=fast_size, timeout=timeout)
     sync_url = url.set(drivername="sqlite+pysqlite")
     # The writer thread's connection is made there and may be closed on the event loop.
     connect_args = {"check_same_thread": False}
