@@ -277,3 +277,22 @@ def test_dpop_key_must_be_private_and_asymmetric() -> None:
     with pytest.raises(ValueError, match="alg must be"):
         DPoPKey.generate("HS256")
     assert DPoPKey.generate("EdDSA").jkt
+
+
+async def test_missing_scope_on_a_dpop_request_is_answered_in_the_dpop_challenge(
+    http: httpx.AsyncClient, clock: Clock, issuer: FakeIssuer, holder: DPoPKey
+) -> None:
+    async with ResourceServer(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock) as api:
+        app = FastAPI()
+        admin = api.require_scopes("notes:admin")
+
+        @app.get("/admin")
+        async def admin_only(claims: dict[str, Any] = Depends(admin)) -> Any:
+            return {}
+
+        token = bound_token(issuer, holder)
+        proof = holder.proof("GET", BASE + "/admin", access_token=token)
+        response = await send(httpx.ASGITransport(app=app), token, proof, path="/admin")
+    assert response.status_code == 403
+    assert 'DPoP error="insufficient_scope"' in response.headers["www-authenticate"]
+    assert 'scope="notes:admin"' in response.headers["www-authenticate"]

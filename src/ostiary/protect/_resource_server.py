@@ -331,7 +331,8 @@ class ResourceServer:
     async def authenticate(self, request: Request, scopes: Iterable[str] = ()) -> Claims:
         """The verified claims of a request's token, holding every scope in `scopes`.
 
-        Raises `ProtectError`; `error_response` (or the dependencies) turn it into HTTP.
+        Raises `ProtectError`; `headers()` gives its response headers (the dependencies and
+        the middleware answer for you).
         """
         state = request.scope.get("state")
         claims = state.get(STATE_KEY) if isinstance(state, dict) else None
@@ -399,7 +400,10 @@ def require_scopes(claims: Claims, scopes: Iterable[str]) -> None:
     """`InsufficientScope` naming what is missing, unless the token has every scope."""
     needed = tuple(scopes)
     if needed and not set(needed) <= scopes_of(claims):
-        raise InsufficientScope(needed)
+        error = InsufficientScope(needed)
+        if isinstance(claims.get("cnf"), dict):
+            error.scheme = "DPoP"  # a bound token came with DPoP: answer in that challenge
+        raise error
 
 
 def _describe(exc: JoseError) -> str:
