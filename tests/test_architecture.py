@@ -27,7 +27,10 @@ LAYERS: dict[str, frozenset[str]] = {
     "": frozenset(),
     "jose": frozenset({"cryptography", "orjson"}),
     "oauth": frozenset({"ostiary.jose"}),
-    "store": frozenset({"ostiary.jose", "ostiary.oauth", "sqlalchemy", "alembic"}),
+    # asyncpg and orjson: the token path runs its statements on the driver (store/_fast.py)
+    "store": frozenset(
+        {"ostiary.jose", "ostiary.oauth", "sqlalchemy", "alembic", "asyncpg", "orjson"}
+    ),
     "protect": frozenset({"ostiary.jose", "httpx", "starlette"}),
     "server": frozenset(
         {
@@ -40,6 +43,8 @@ LAYERS: dict[str, frozenset[str]] = {
             "pydantic_settings",
             "argon2",
             "redis",
+            "orjson",
+            "httpx",  # back-channel logout tokens to the clients (OpenID Connect)
         }
     ),
     "cli": frozenset(
