@@ -1,9 +1,11 @@
-"""`ostiary users set` (a user's OpenID Connect standard claims, checked before they are kept)
-and `ostiary clients registration-token` (initial access tokens for RFC 7591)."""
+"""`ostiary users set` (a user's OpenID Connect standard claims, checked before they are kept),
+`ostiary users sign-out` (ends their provider sessions) and `ostiary clients
+registration-token` (initial access tokens for RFC 7591)."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from cli_run import Run, assert_one_line_error
 
 from ostiary.jose import jwt
 from ostiary.jose.jwk import JWK
-from ostiary.oauth.models import User
+from ostiary.oauth.models import LoginSession, User
 from ostiary.oauth.store import Store
 from ostiary.server.key_secret import load_key_secret, with_derived_keys
 from ostiary.server.settings import Settings
@@ -106,3 +108,32 @@ def test_registration_token_is_an_initial_access_token_of_this_server(
     )
     assert claims["exp"] - claims["iat"] == 600
     assert_one_line_error(ostiary("clients", "registration-token", "--ttl", "0"), "--ttl")
+
+
+def test_sign_out_ends_the_users_sessions(ostiary: Run, alice: str) -> None:
+    async def seed(store: Store) -> None:
+        user = await store.users.by_username("alice")
+        assert user is not None
+        now = int(time.time())
+        for name in ("s1", "s2"):
+            await store.sessions.add(
+                LoginSession(
+                    session_hash=name,
+                    user_id=user.user_id,
+                    auth_time=now,
+                    created_at=now,
+                    expires_at=now + 3600,
+                )
+            )
+
+    in_store(alice, seed)
+    result = ostiary("users", "sign-out", "--username", "alice")
+    assert result.status == 0, result.err
+    assert result.out.strip() == "ended 2 sessions of alice"
+
+    async def live(store: Store) -> list[LoginSession | None]:
+        now = int(time.time())
+        return [await store.sessions.get(name, now=now) for name in ("s1", "s2")]
+
+    assert in_store(alice, live) == [None, None]
+    assert_one_line_error(ostiary("users", "sign-out", "--username", "bob"), "no user named")

@@ -20,8 +20,10 @@ from server_app import (
     sign_in_and_allow,
     submit,
 )
+from starlette.responses import Response
 
 from ostiary.oauth.models import Client, ClientOidc, User
+from ostiary.server.sessions import SESSION_COOKIE, Session, start_session
 
 pytestmark = pytest.mark.anyio
 
@@ -181,3 +183,60 @@ async def test_logout_when_signed_out_just_says_so(served: Served) -> None:
     page = await served.http.get("/logout")
     assert page.status_code == 200 and "signed out" in page.text
     assert PASSWORD not in page.text
+
+
+async def test_logout_ends_the_session_for_every_copy_of_the_cookie(served: Served) -> None:
+    client, secret = await oidc_client(served)
+    user = await served.add_user()
+    async with served.browser() as browser, served.browser() as thief:
+        hint = await id_token_of(served, browser, client, secret, user)
+        thief.cookies.update(browser.cookies)  # a copy of the session cookie
+        assert await is_signed_in(thief, client)
+        await browser.get("/logout?" + urlencode({"id_token_hint": hint}))
+        assert not await is_signed_in(thief, client)  # the stored session is over
+
+
+async def test_an_operator_can_end_a_users_sessions(served: Served) -> None:
+    client, secret = await oidc_client(served)
+    user, other = await served.add_user(), await served.add_user()
+    async with served.browser() as browser, served.browser() as bystander:
+        await id_token_of(served, browser, client, secret, user)
+        await id_token_of(served, bystander, client, secret, other)
+        ended = await served.store.sessions.end_for_user(user.user_id, now=served.clock())
+        assert ended == 1
+        assert not await is_signed_in(browser, client)
+        assert await is_signed_in(bystander, client)
+
+
+async def test_signing_in_again_ends_the_session_it_replaces(served: Served) -> None:
+    client, secret = await oidc_client(served)
+    user = await served.add_user()
+    async with served.browser() as browser, served.browser() as copy:
+        await id_token_of(served, browser, client, secret, user)
+        copy.cookies.update(browser.cookies)
+        forced = authorize_params(client, Pkce.new(), scope="openid", prompt="login")
+        await sign_in_and_allow(browser, "/authorize?" + urlencode(forced), user.username)
+        assert await is_signed_in(browser, client)
+        assert not await is_signed_in(copy, client)
+
+
+async def test_a_session_cookie_without_a_stored_session_signs_nobody_in(
+    served: Served,
+) -> None:
+    client, _ = await oidc_client(served)
+    user = await served.add_user()
+    rt = served.runtime
+    forged = Response()
+    # signed with the server's own key, but for a session id the server never stored
+    start_session(
+        forged,
+        Session(user_id=user.user_id, auth_time=served.clock(), session_id="never-stored"),
+        rt.signer,
+        rt.cookies,
+        now=served.clock(),
+        ttl=600,
+    )
+    value = forged.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    async with served.browser() as browser:
+        browser.cookies.set(SESSION_COOKIE, value)
+        assert not await is_signed_in(browser, client)

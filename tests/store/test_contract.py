@@ -18,6 +18,7 @@ from ostiary.oauth.models import (
     ClientOidc,
     Consent,
     IssuedAccessToken,
+    LoginSession,
     RefreshToken,
     SigningKey,
     User,
@@ -293,6 +294,47 @@ async def test_user_delete(store: Store) -> None:
     assert await store.users.get("u1") is None
     assert await store.users.by_username("alice") is None
     assert await store.users.delete("u1") is False
+
+
+def make_session(session_hash: str = "s1", user_id: str = "u1") -> LoginSession:
+    return LoginSession(
+        session_hash=session_hash,
+        user_id=user_id,
+        auth_time=NOW - 5,
+        created_at=NOW,
+        expires_at=NOW + 100,
+    )
+
+
+@pytest.mark.parametrize(("delta", "live"), [(99, True), (100, False)])
+async def test_session_lives_until_it_expires(owners: Store, delta: int, live: bool) -> None:
+    await owners.sessions.add(make_session())
+    found = await owners.sessions.get("s1", now=NOW + delta)
+    assert (found == make_session()) if live else found is None
+
+
+async def test_ended_session_stays_ended(owners: Store) -> None:
+    await owners.sessions.add(make_session())
+    await owners.sessions.add(make_session("s2"))
+    assert await owners.sessions.end("s1", now=NOW + 1) is True
+    assert await owners.sessions.end("s1", now=NOW + 2) is False
+    assert await owners.sessions.get("s1", now=NOW + 2) is None
+    assert await owners.sessions.get("s2", now=NOW + 2) == make_session("s2")
+    assert await owners.sessions.end("unknown", now=NOW) is False
+    with pytest.raises(ValueError, match="exists"):
+        await owners.sessions.add(make_session("s2"))
+
+
+async def test_ending_a_users_sessions_leaves_others(owners: Store) -> None:
+    await owners.users.add(make_user("u2", "bob"))
+    for name, user in [("s1", "u1"), ("s2", "u1"), ("s3", "u2")]:
+        await owners.sessions.add(make_session(name, user))
+    await owners.sessions.end("s2", now=NOW)
+    assert await owners.sessions.end_for_user("u1", now=NOW + 1) == 1
+    assert await owners.sessions.get("s1", now=NOW + 1) is None
+    assert await owners.sessions.get("s3", now=NOW + 1) is not None
+    assert await owners.users.delete("u2") is True
+    assert await owners.sessions.get("s3", now=NOW + 1) is None
 
 
 async def test_deleting_a_user_ends_their_grants(owners: Store) -> None:

@@ -270,3 +270,27 @@ class _NoSigningKeys:
 
     async def published(self) -> JWKSet:
         fail("this command does not sign")
+
+
+def sign_out(args: argparse.Namespace) -> int:
+    username = unicodedata.normalize("NFC", args.username)
+
+    async def end(store: Store) -> int:
+        user = await store.users.by_username(username)
+        if user is None:
+            fail(f"no user named {username!r}")
+        now = int(time.time())
+        ended = await store.sessions.end_for_user(user.user_id, now=now)
+        await store.audit.record(
+            AuditEvent(
+                event="session.ended",
+                at=now,
+                user_id=user.user_id,
+                detail={"via": "cli", "sessions": ended},
+            )
+        )
+        return ended
+
+    ended = run_with_store(args, end)
+    print(f"ended {ended} session{'' if ended == 1 else 's'} of {printable(username)}")
+    return 0

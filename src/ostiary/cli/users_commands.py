@@ -26,6 +26,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_delete(sub)
     _add_consents(sub)
     _add_revoke_consent(sub)
+    _add_sign_out(sub)
 
 
 def _show_help(parser: argparse.ArgumentParser) -> int:
@@ -139,6 +140,19 @@ def _add_revoke_consent(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("--client-id", required=True, help="the client to withdraw from")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_users", "revoke_client_consent"))
+
+
+def _add_sign_out(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "sign-out",
+        help="end every sign-in session of a user",
+        description="End every session the user has at the server's login page, in every "
+        "browser: their next authorization request asks for the password again. Tokens "
+        "already issued to clients are not touched (revoke-consent does that).",
+    )
+    parser.add_argument("--username", required=True, help="whose sessions to end")
+    add_config_option(parser)
+    parser.set_defaults(handler=deferred("_users", "sign_out"))
 
 
 class _NoPasswordArgument(argparse.Action):

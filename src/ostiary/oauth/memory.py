@@ -16,6 +16,7 @@ from .models import (
     CodeConsumption,
     Consent,
     IssuedAccessToken,
+    LoginSession,
     RefreshToken,
     Rotation,
     SigningKey,
@@ -400,6 +401,36 @@ class MemoryAuditLog:
         return self.events[-limit:] if limit > 0 else []
 
 
+class MemorySessionStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[LoginSession, bool]] = {}  # hash -> (session, ended)
+
+    async def add(self, session: LoginSession) -> None:
+        if session.session_hash in self._rows:
+            raise ValueError("session exists")
+        self._rows[session.session_hash] = (session, False)
+
+    async def get(self, session_hash: str, *, now: int) -> LoginSession | None:
+        row = self._rows.get(session_hash)
+        if row is None or row[1] or now >= row[0].expires_at:
+            return None
+        return row[0]
+
+    async def end(self, session_hash: str, *, now: int) -> bool:
+        if await self.get(session_hash, now=now) is None:
+            return False
+        self._rows[session_hash] = (self._rows[session_hash][0], True)
+        return True
+
+    async def end_for_user(self, user_id: str, *, now: int) -> int:
+        live = [h for h, (s, _) in self._rows.items() if s.user_id == user_id]
+        return sum([await self.end(h, now=now) for h in live])
+
+    def forget(self, user_id: str) -> None:
+        for key in [h for h, (s, _) in self._rows.items() if s.user_id == user_id]:
+            del self._rows[key]
+
+
 class MemoryStore:
     """Every store in memory."""
 
@@ -411,6 +442,7 @@ class MemoryStore:
         self.replay = MemoryReplayStore()
         self.tokens = MemoryTokenStore(codes=self.codes, replay=self.replay)
         self.consents = MemoryConsentStore()
+        self.sessions = MemorySessionStore()
         self.keys = MemoryKeyStore()
         self.throttle = MemoryThrottleStore()
         self.rates = MemoryRateCounters()
@@ -425,6 +457,8 @@ class MemoryStore:
         grants = self.codes.forget(client_id=client_id, user_id=user_id)
         self.tokens.forget(client_id=client_id, user_id=user_id, grants=grants)
         self.consents.forget(client_id=client_id, user_id=user_id)
+        if user_id is not None:
+            self.sessions.forget(user_id)
 
 
 def _is_owned(

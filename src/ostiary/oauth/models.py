@@ -198,3 +198,15 @@ class AuditEvent:
     grant_id: str | None = None
     address: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoginSession:
+    """A person's sign-in at this server (the provider session behind the browser cookie),
+    stored by the hash of its id so it can be ended from anywhere: logout, an operator."""
+
+    session_hash: str
+    user_id: str
+    auth_time: int  # OpenID Connect Core §2: when the password was typed
+    created_at: int
+    expires_at: int

@@ -18,6 +18,7 @@ from .models import (
     CodeConsumption,
     Consent,
     IssuedAccessToken,
+    LoginSession,
     RefreshToken,
     Rotation,
     SigningKey,
@@ -124,6 +125,18 @@ class TokenStore(Protocol):
         """Delete expired codes, tokens and replay entries; return how many rows went."""
 
 
+class SessionStore(Protocol):
+    async def add(self, session: LoginSession) -> None: ...
+    async def get(self, session_hash: str, *, now: int) -> LoginSession | None:
+        """The session if it is live (not ended, not expired), else None."""
+
+    async def end(self, session_hash: str, *, now: int) -> bool:
+        """End one session; False if it was unknown or already over."""
+
+    async def end_for_user(self, user_id: str, *, now: int) -> int:
+        """End every live session of the user; return how many."""
+
+
 class ConsentStore(Protocol):
     async def get(self, user_id: str, client_id: str) -> Consent | None: ...
     async def put(self, consent: Consent) -> None:
@@ -190,6 +203,8 @@ class Store(Protocol):
     def tokens(self) -> TokenStore: ...
     @property
     def consents(self) -> ConsentStore: ...
+    @property
+    def sessions(self) -> SessionStore: ...
     @property
     def keys(self) -> KeyStore: ...
     @property

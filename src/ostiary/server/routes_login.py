@@ -29,7 +29,6 @@ from .routes_authorize import (
     open_pending,
 )
 from .runtime import Runtime, client_address, runtime
-from .sessions import Session, start_session
 
 MAX_USERNAME_LENGTH: Final = 256
 WRONG_CREDENTIALS: Final = "The username or password is not right."
@@ -106,14 +105,10 @@ async def login(request: Request) -> Response:
         response = await continue_authorization(
             request, rt, req, params, user, auth_time=now, after_post=True
         )
-    start_session(
-        response,
-        Session(user_id=user.user_id, auth_time=now),
-        rt.signer,
-        rt.cookies,
-        now=now,
-        ttl=rt.settings.session_ttl,
-    )
+    previous = await rt.signed_in(request)
+    if previous is not None:  # one browser, one session: the one it replaces is over
+        await rt.end_session(previous[0])
+    await rt.begin_session(response, user.user_id, now=now)
     return response
 
 

@@ -96,6 +96,7 @@ async def _end_session(
     )
     rt.cookies.clear(response, SESSION_COOKIE)
     if signed_in is not None:
+        await rt.end_session(signed_in[0])  # over everywhere, not only in this browser
         # Back-Channel Logout 1.0: the other clients hear of it after the person is answered
         deliveries = await logout_deliveries(signed_in[1].user_id, rt.ctx)
         if deliveries:

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from typing import cast
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ostiary.oauth.context import Context
-from ostiary.oauth.models import User
+from ostiary.oauth.models import LoginSession, User
+from ostiary.oauth.token_hash import hash_token, new_token_value
 
 from .csrf import CsrfProtection
 from .keyring import DbKeyRing
 from .pages import Pages
 from .passwords import Argon2PasswordHasher
-from .sessions import CookiePolicy, Session, read_session
+from .sessions import CookiePolicy, Session, read_session, start_session
 from .settings import Settings
 from .signed_values import ValueSigner
 from .throttle import LoginThrottle
@@ -44,10 +46,35 @@ class Runtime:
     async def signed_in(self, request: Request) -> tuple[Session, User] | None:
         """The session and its user, or None (no session, or the user was deleted)."""
         session = read_session(request, self.signer, self.cookies, now=self.now())
-        if session is None:
+        if session is None or session.session_id is None:
+            return None
+        # the stored session decides: ended by logout or `ostiary users sign-out`, it is over
+        stored = await self.ctx.store.sessions.get(hash_token(session.session_id), now=self.now())
+        if stored is None or stored.user_id != session.user_id:
             return None
         user = await self.ctx.store.users.get(session.user_id)
         return None if user is None else (session, user)
+
+    async def begin_session(self, response: Response, user_id: str, *, now: int) -> None:
+        """Store a new provider session for `user_id` and set its cookie on `response`."""
+        session_id = new_token_value()
+        ttl = self.settings.session_ttl
+        await self.ctx.store.sessions.add(
+            LoginSession(
+                session_hash=hash_token(session_id),
+                user_id=user_id,
+                auth_time=now,
+                created_at=now,
+                expires_at=now + ttl,
+            )
+        )
+        session = Session(user_id=user_id, auth_time=now, session_id=session_id)
+        start_session(response, session, self.signer, self.cookies, now=now, ttl=ttl)
+
+    async def end_session(self, session: Session) -> None:
+        """End the stored provider session (the caller clears the cookie)."""
+        if session.session_id is not None:
+            await self.ctx.store.sessions.end(hash_token(session.session_id), now=self.now())
 
 
 def runtime(request: Request) -> Runtime:

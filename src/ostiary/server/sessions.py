@@ -1,4 +1,5 @@
-"""The browser login session: a signed cookie naming the user and when they logged in.
+"""The browser login session: a signed cookie naming the user, when they logged in and the
+provider session (stored, so logout or an operator can end it everywhere: `LoginSession`).
 
 HttpOnly (no script reads it), SameSite=Lax (sent on the top-level navigation back from a
 client, not on cross-site posts), Secure outside localhost, where the `__Host-` prefix also
@@ -22,6 +23,9 @@ _PURPOSE: Final = "session"
 class Session:
     user_id: str
     auth_time: int  # OpenID Connect Core §2: when the user last entered their password
+    # the provider session's id (its hash is stored, `LoginSession`); None only for a
+    # session object that was never a cookie (a consent page's seal compares the two above)
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +66,12 @@ def read_session(
     data = signer.verify(_PURPOSE, request.cookies.get(cookies.name(SESSION_COOKIE)), now=now)
     if data is None:
         return None
-    user_id, auth_time = data.get("sub"), data.get("auth_time")
+    user_id, auth_time, session_id = data.get("sub"), data.get("auth_time"), data.get("sid")
     if not isinstance(user_id, str) or type(auth_time) is not int:
         return None
-    return Session(user_id=user_id, auth_time=auth_time)
+    if not isinstance(session_id, str):
+        return None  # a cookie from before provider sessions were stored: sign in again
+    return Session(user_id=user_id, auth_time=auth_time, session_id=session_id)
 
 
 def start_session(
@@ -78,7 +84,6 @@ def start_session(
     ttl: int,
 ) -> None:
     """Set the session cookie on `response`."""
-    value = signer.sign(
-        _PURPOSE, {"sub": session.user_id, "auth_time": session.auth_time}, now=now, ttl=ttl
-    )
+    data = {"sub": session.user_id, "auth_time": session.auth_time, "sid": session.session_id}
+    value = signer.sign(_PURPOSE, data, now=now, ttl=ttl)
     cookies.set(response, SESSION_COOKIE, value, max_age=ttl)

@@ -171,6 +171,19 @@ consents = Table(
     PrimaryKeyConstraint("user_id", "client_id"),
 )
 
+# A person's sign-in (OpenID Connect provider session), by the hash of its id: the browser
+# cookie names it, logout and `ostiary users sign-out` end it.
+login_sessions = Table(
+    "login_sessions",
+    metadata,
+    Column("session_hash", Text, primary_key=True),
+    Column("user_id", Text, _user_fk(), nullable=False, index=True),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("ended_at", BigInteger),
+)
+
 signing_keys = Table(
     "signing_keys",
     metadata,

@@ -19,6 +19,7 @@ from ._keys import SqlKeyStore
 from ._migrate import current_revision, head_revision, upgrade
 from ._rates import SqlRateCounters
 from ._replay import SqlReplayStore
+from ._sessions import SqlSessionStore
 from ._throttle import SqlThrottleStore
 from ._tokens import SqlTokenStore
 from ._urls import is_sqlite_memory, parse_database_url
@@ -41,6 +42,7 @@ class SqlStore:
         self.codes = SqlCodeStore(db)
         self.tokens = SqlTokenStore(db)
         self.consents = SqlConsentStore(db)
+        self.sessions = SqlSessionStore(db)
         self.keys = SqlKeyStore(db)
         self.replay = SqlReplayStore(db)
         self.throttle = SqlThrottleStore(db)

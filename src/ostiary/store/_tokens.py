@@ -31,6 +31,7 @@ from ._schema import (
     access_tokens,
     authorization_codes,
     json_copy,
+    login_sessions,
     refresh_tokens,
     replay_entries,
     revoked_access_tokens,
@@ -146,6 +147,7 @@ _PURGE: Final = [
         (access_tokens, _access.expires_at),
         (revoked_access_tokens, _revoked.expires_at),
         (replay_entries, replay_entries.c.expires_at),
+        (login_sessions, login_sessions.c.expires_at),
     )
 ]
 
