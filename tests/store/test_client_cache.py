@@ -131,3 +131,18 @@ async def test_no_cache_while_the_listening_connection_is_down(
     await operator.clients.add(make_client())
     await _listening(server)
     assert await server.clients.get("c1") == make_client()
+
+
+async def test_a_change_made_here_is_seen_here_at_once(
+    server_and_operator: tuple[SqlStore, SqlStore],
+) -> None:
+    """No wait for the notification to come back: the writer's own cache forgets at once."""
+    server, _ = server_and_operator
+    await server.clients.add(make_client())
+    await _listening(server)
+    assert await server.clients.get("c1") is not None
+    renamed = dataclasses.replace(make_client(), name="renamed")
+    assert await server.clients.update(renamed)
+    assert await server.clients.get("c1") == renamed
+    assert await server.clients.delete("c1")
+    assert await server.clients.get("c1") is None

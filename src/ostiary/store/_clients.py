@@ -10,8 +10,8 @@ On SQLite the lookup costs a few microseconds and is not cached.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select, union, update
 from sqlalchemy.engine import Connection
@@ -32,6 +32,8 @@ from ._schema import (
 )
 from ._text import check_storable, is_storable
 from ._tokens import record_revoked_grants
+
+T = TypeVar("T")
 
 CLIENTS_CHANNEL: Final = "ostiary_clients"
 CACHE_SIZE: Final = 10_000  # clients kept per process; past it the cache starts over
@@ -93,6 +95,16 @@ class SqlClientStore:
         if self._db.is_postgresql:
             conn.execute(_NOTIFY, {"p_client": client_id})
 
+    async def _write(self, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        """A write that changes clients. This process forgets its cache as soon as the
+        write ends, without waiting for its own notification to come back; a lookup that
+        began before then does not cache what it read (its generation has passed)."""
+        try:
+            return await self._db.write(work, bulk=bulk)
+        finally:
+            if self._changes is not None:
+                self._changes.changed_here()
+
     async def add(self, client: Client) -> None:
         check_storable(
             client.client_id,
@@ -114,7 +126,7 @@ class SqlClientStore:
             self._notify(conn, client.client_id)
 
         try:
-            await self._db.write(work)
+            await self._write(work)
         except IntegrityError:
             raise ValueError(f"client {client.client_id!r} exists") from None
 
@@ -143,7 +155,7 @@ class SqlClientStore:
                 self._notify(conn, client.client_id)
             return found
 
-        return await self._db.write(work)
+        return await self._write(work)
 
     async def list(self) -> Sequence[Client]:
         rows = await self._db.read(lambda conn: conn.execute(_LIST).mappings().all())
@@ -164,7 +176,7 @@ class SqlClientStore:
                 self._notify(conn, client_id)
             return deleted
 
-        return await self._db.write(work, bulk=True)
+        return await self._write(work, bulk=True)
 
 
 def _values(client: Client) -> dict[str, Any]:

@@ -44,6 +44,10 @@ class Changes:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def changed_here(self) -> None:
+        """This process changed the rows itself: forget them now, not at the notification."""
+        self.generation += 1
+
     def _changed(self, *_: Any) -> None:
         self.generation += 1
 
