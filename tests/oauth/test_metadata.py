@@ -47,6 +47,16 @@ def test_metadata_advertises_only_what_works() -> None:
     assert not any(alg.startswith("HS") for alg in algorithms)
 
 
+@pytest.mark.parametrize("alg", ["ES256", "RS256", "EdDSA"])
+def test_access_token_algorithms_cover_what_the_server_signs_with(alg: str) -> None:
+    """A resource server takes its allow-list from this value: every algorithm the server
+    may sign access tokens with is in it, and nothing symmetric or `none` is."""
+    document = authorization_server_metadata(ServerConfig(issuer=ISSUER, signing_alg=alg))
+    algorithms = document["access_token_signing_alg_values_supported"]
+    assert alg in algorithms
+    assert not {a for a in algorithms if a.startswith("HS") or a == "none"}
+
+
 def test_metadata_follows_the_configured_issuer() -> None:
     document = authorization_server_metadata(ServerConfig(issuer="http://127.0.0.1:8000"))
     urls = [v for k, v in document.items() if k.endswith(("_endpoint", "_uri"))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .access_tokens import SERVER_SIGNING_ALGORITHMS
 from .claims import STANDARD_CLAIMS
 from .client_auth import ASSERTION_ALGORITHMS
 from .config import ServerConfig
@@ -71,6 +72,10 @@ def authorization_server_metadata(config: ServerConfig) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],  # RFC 7636; plain is refused
         "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),  # RFC 9449 §5.1
+        # What RFC 9068 access tokens are signed with, so a resource server can hold its
+        # algorithm allow-list from discovery alone (a common extension; ostiary.protect
+        # reads it). A key signs only with its own `alg` among these.
+        "access_token_signing_alg_values_supported": list(SERVER_SIGNING_ALGORITHMS),
     }
 
 
