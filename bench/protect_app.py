@@ -4,7 +4,10 @@
 - `/protect` behind `ostiary.protect` (`Depends(api.require_scopes("notes:read"))`);
 - `/pyjwt`   behind a hand-written PyJWT dependency doing the same checks with a key it
   already holds (typ at+jwt, ES256 only, iss, aud, exp with leeway, required claims, scope);
-- `/dpop`    behind `ostiary.protect` with DPoP required (a fresh proof per request).
+- `/dpop`    behind `ostiary.protect` with DPoP required (a fresh proof per request);
+- `/middleware` behind `ostiary.protect`'s ASGI middleware (`ProtectMiddleware`), the claims
+  read from `request.state`. The middleware wraps the whole app, so every other path passes
+  it too, as a public path: one set lookup and one more ASGI call, under 1 µs a request.
 
 Configured by `BENCH_ISSUER` (the stand-in issuer the benchmark serves) and
 `BENCH_PUBLIC_JWK` (the issuer's public key as JWK JSON, for the PyJWT guard).
@@ -20,7 +23,7 @@ from typing import Any
 import jwt as pyjwt
 from fastapi import Depends, FastAPI, HTTPException, Request
 
-from ostiary.protect import ResourceServer
+from ostiary.protect import ProtectMiddleware, ResourceServer
 
 AUDIENCE = "https://notes.example"
 ISSUER = os.environ["BENCH_ISSUER"]
@@ -30,6 +33,12 @@ REQUIRED = ["exp", "iat", "iss", "aud", "sub", "client_id", "jti"]
 api = ResourceServer(issuer=ISSUER, audience=AUDIENCE)
 dpop_api = ResourceServer(issuer=ISSUER, audience=AUDIENCE, dpop_required=True)
 app = FastAPI()
+app.add_middleware(
+    ProtectMiddleware,
+    resource_server=api,
+    scopes=["notes:read"],
+    public_paths=["/open", "/protect", "/pyjwt", "/dpop"],
+)
 protect_guard = api.require_scopes("notes:read")
 dpop_guard = dpop_api.require_scopes("notes:read")
 
@@ -78,3 +87,8 @@ async def pyjwt_endpoint(claims: dict[str, Any] = Depends(pyjwt_guard)) -> dict[
 @app.get("/dpop")
 async def dpop_endpoint(claims: dict[str, Any] = Depends(dpop_guard)) -> dict[str, str]:
     return {"sub": claims["sub"]}
+
+
+@app.get("/middleware")
+async def middleware_endpoint(request: Request) -> dict[str, str]:
+    return {"sub": request.state.token_claims["sub"]}
