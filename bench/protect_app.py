@@ -74,6 +74,13 @@ async def open_endpoint() -> dict[str, str]:
     return {"sub": "anyone"}
 
 
+# Routes are matched in order, about 1 µs a route: the guarded ones come right after the
+# unprotected one, so none of them is measured in a better place than the ceiling.
+@app.get("/middleware")
+async def middleware_endpoint(request: Request) -> dict[str, str]:
+    return {"sub": request.state.token_claims["sub"]}
+
+
 @app.get("/protect")
 async def protect_endpoint(claims: dict[str, Any] = Depends(protect_guard)) -> dict[str, str]:
     return {"sub": claims["sub"]}
@@ -87,8 +94,3 @@ async def pyjwt_endpoint(claims: dict[str, Any] = Depends(pyjwt_guard)) -> dict[
 @app.get("/dpop")
 async def dpop_endpoint(claims: dict[str, Any] = Depends(dpop_guard)) -> dict[str, str]:
     return {"sub": claims["sub"]}
-
-
-@app.get("/middleware")
-async def middleware_endpoint(request: Request) -> dict[str, str]:
-    return {"sub": request.state.token_claims["sub"]}

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._errors import InvalidToken, ProtectError
-from ._resource_server import STATE_KEY, ResourceServer, require_scopes
+from ._resource_server import STATE_KEY, ResourceServer, header_credentials, require_scopes
 
 
 class ProtectMiddleware:
@@ -50,13 +50,22 @@ class ProtectMiddleware:
             return
         server = self.resource_server
         is_websocket = scope["type"] == "websocket"
-        request = Request({**scope, "type": "http", "method": "GET"} if is_websocket else scope)
+        request: Request | None = None
         try:
-            found = await server.credentials(request)
+            # A Bearer token in the header (the usual case) needs no Request object at all
+            found = None if server.token_in_query else header_credentials(scope)
+            if found is None or found.scheme == "DPoP":
+                request = Request(
+                    {**scope, "type": "http", "method": "GET"} if is_websocket else scope
+                )
+                found = await server.credentials(request)
             if found is None:
                 raise InvalidToken()  # no credentials: the bare challenge (RFC 6750 §3.1)
-            url = server.request_url(request) if found.scheme == "DPoP" else None
-            claims = await server.verify(found, method=request.method, url=url)
+            method = "GET" if is_websocket else scope["method"]
+            # a DPoP proof names the request's URL: `request` was made for it above
+            dpop = request is not None and found.scheme == "DPoP"
+            url = server.request_url(request) if request is not None and dpop else None
+            claims = await server.verify(found, method=method, url=url)
             require_scopes(claims, self.scopes)
         except ProtectError as exc:
             if scope["type"] == "websocket":
@@ -65,9 +74,13 @@ class ProtectMiddleware:
                 return
             await _refuse(server, exc, send)
             return
-        state = dict(scope.get("state") or {})
+        # The server gives each request a state dict of its own (ASGI lifespan state is
+        # copied per request), where Starlette's `request.state` writes too.
+        state = scope.get("state")
+        if not isinstance(state, dict):
+            state = scope["state"] = {}
         state[STATE_KEY] = claims
-        await self.app({**scope, "state": state}, receive, send)
+        await self.app(scope, receive, send)
 
 
 async def _refuse(server: ResourceServer, error: ProtectError, send: Send) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Final
 import httpx
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.types import Scope
 
 from ostiary.jose import (
     ExpiredToken,
@@ -305,16 +306,8 @@ class ResourceServer:
 
     async def credentials(self, request: Request) -> Credentials | None:
         """The token of a request: the Authorization header, or where explicitly enabled."""
-        # ASGI header names are lower case; reading them raw skips building a Headers object
-        authorization: list[str] = []
-        dpop: list[str] = []
-        for name, value in request.scope["headers"]:
-            if name == b"authorization":
-                authorization.append(value.decode("latin-1"))
-            elif name == b"dpop":
-                dpop.append(value.decode("latin-1"))
         found: dict[str, Credentials | None] = {
-            "Authorization header": from_authorization(authorization, dpop)
+            "Authorization header": header_credentials(request.scope)
         }
         if not self.token_in_query and not self.token_in_form:
             return found["Authorization header"]
@@ -394,6 +387,19 @@ def scopes_of(claims: Claims) -> frozenset[str]:
     """The scope tokens of a token's `scope` claim (RFC 9068 §2.2.3, RFC 8693 §4.2)."""
     scope = claims.get("scope")
     return frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+
+
+def header_credentials(scope: Scope) -> Credentials | None:
+    """The token of a request's Authorization header (and its DPoP proof), or None."""
+    # ASGI header names are lower case; reading them raw skips building a Headers object
+    authorization: list[str] = []
+    dpop: list[str] = []
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization.append(value.decode("latin-1"))
+        elif name == b"dpop":
+            dpop.append(value.decode("latin-1"))
+    return from_authorization(authorization, dpop)
 
 
 def require_scopes(claims: Claims, scopes: Iterable[str]) -> None:
