@@ -106,19 +106,6 @@ class SqlClientStore:
                 self._changes.changed_here()
 
     async def add(self, client: Client) -> None:
-        check_storable(
-            client.client_id,
-            client.name,
-            client.secret_hash,
-            client.oidc.sector_identifier,
-            client.oidc.backchannel_logout_uri,
-            more=(
-                *client.redirect_uris,
-                *client.grant_types,
-                *client.scopes,
-                *client.oidc.post_logout_redirect_uris,
-            ),
-        )
         values = _values(client)
 
         def work(conn: Connection) -> None:
@@ -132,19 +119,6 @@ class SqlClientStore:
 
     async def update(self, client: Client) -> bool:
         """Replace every field of the client with this client_id; False if unknown."""
-        check_storable(
-            client.client_id,
-            client.name,
-            client.secret_hash,
-            client.oidc.sector_identifier,
-            client.oidc.backchannel_logout_uri,
-            more=(
-                *client.redirect_uris,
-                *client.grant_types,
-                *client.scopes,
-                *client.oidc.post_logout_redirect_uris,
-            ),
-        )
         values = _values(client)
         values["p_client"] = values.pop("client_id")
         values.pop("created_at")
@@ -180,6 +154,20 @@ class SqlClientStore:
 
 
 def _values(client: Client) -> dict[str, Any]:
+    """The row of a client, every text in it checked storable first."""
+    check_storable(
+        client.client_id,
+        client.name,
+        client.secret_hash,
+        client.oidc.sector_identifier,
+        client.oidc.backchannel_logout_uri,
+        more=(
+            *client.redirect_uris,
+            *client.grant_types,
+            *client.scopes,
+            *client.oidc.post_logout_redirect_uris,
+        ),
+    )
     return {
         "client_id": client.client_id,
         "name": client.name,
