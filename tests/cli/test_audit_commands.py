@@ -79,9 +79,14 @@ def test_client_user_and_key_changes_are_audited_without_secrets(
     assert all(e["time"].endswith("Z") and isinstance(e["at"], int) for e in log)
 
     text = ostiary("audit", "tail", "-n", "100").out
+    # each command also logged its events, as the server does: one JSON line each on stderr
+    lines = [json.loads(line) for line in created.err.splitlines() + user.err.splitlines()]
+    assert [line["event"] for line in lines] == ["client.created", "user.created"]
+    assert lines[0]["client_id"] == client["client_id"]
     for secret in (client["client_secret"], PASSWORD):
         assert secret not in json.dumps(log)
         assert secret not in text
+        assert secret not in created.err + user.err
     if database_url.startswith("sqlite"):
         # the whole database file: nothing anywhere holds the secret or the password
         raw = (working_folder / "ostiary.db").read_bytes()

@@ -173,7 +173,9 @@ def test_revoke_consent_revokes_the_clients_tokens(
 
     result = ostiary("users", "revoke-consent", "--username", "alice", "--client-id", notes)
 
-    assert (result.status, result.err) == (0, "")
+    assert result.status == 0
+    [line] = result.err.splitlines()  # the audit event, as the server logs it: one JSON line
+    assert json.loads(line)["event"] == "consent.revoked"
     assert result.out == f"revoked the consent of alice at client {notes}; 2 tokens revoked\n"
     assert is_live(database_url, "g-alice-notes") == (False, False)
     assert is_live(database_url, "g-alice-photos") == (True, True)

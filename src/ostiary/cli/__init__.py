@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -69,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.handler is None:
         parser.print_help(sys.stderr)
         return 2
+    if not getattr(args, "own_logging", False):
+        _log_audit_events()
     try:
         status: int = args.handler(args)
     except (CommandError, JoseError) as exc:
@@ -81,6 +84,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # last resort: a one-line report, never a traceback
         return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it")
     return status
+
+
+class _AuditLines(logging.Handler):
+    """Each audit event a command records, as the bare JSON line the server logs too."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(record.getMessage(), file=sys.stderr)  # sys.stderr as it is now
+        except Exception:  # logging's own rule: never raise from emit
+            self.handleError(record)
+
+
+def _log_audit_events() -> None:
+    """Client, user, API, consent and key changes made here are logged as the server logs
+    them (`ostiary.audit`, one JSON object a line, on stderr), besides the database row."""
+    audit = logging.getLogger("ostiary.audit")
+    if not any(isinstance(handler, _AuditLines) for handler in audit.handlers):
+        audit.addHandler(_AuditLines())
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
 
 
 def _fail(message: str) -> int:

@@ -54,7 +54,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="log one line per request (default: on)",
     )
     add_config_option(parser)
-    parser.set_defaults(handler=deferred("_serve", "serve"))
+    # serve sets up logging itself: its first line says where it listens (audit lines after)
+    parser.set_defaults(handler=deferred("_serve", "serve"), own_logging=True)
 
 
 def _add_migrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
