@@ -216,8 +216,9 @@ def test_a_running_server_writes_audit_lines_the_command_reads_back(tmp_path: Pa
         log = served.log()
     # the server logs each event as one bare JSON object on its own line
     logged = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    assert [line["event"] for line in logged] == ["token.issued"]
-    assert logged[0]["client_id"] == client["client_id"]
+    # the three keys of the first start (RS256, ES256, EdDSA), then the token
+    assert [line["event"] for line in logged] == [*["key.created"] * 3, "token.issued"]
+    assert logged[-1]["client_id"] == client["client_id"]
     for secret in (client["client_secret"], token):
         assert secret not in log
         assert secret not in tail.stdout

@@ -844,6 +844,11 @@ def test_serve_in_an_empty_folder_and_change_it_while_it_runs(tmp_path: Path) ->
         refused = _token(served.issuer, client)
         assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
     assert_stopped_cleanly(served)
+    # the keys made before the server listened are audited in its log too, after that line
+    events = [
+        json.loads(line)["event"] for line in served.log().splitlines() if line.startswith("{")
+    ]
+    assert events.count("key.created") == 3  # RS256, ES256 and EdDSA
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import logging.config
+import logging.handlers
 import os
 import socket
 import time
@@ -34,6 +35,7 @@ log = logging.getLogger("ostiary.serve")
 GRACEFUL_SHUTDOWN: Final = 10  # seconds for requests in flight after SIGTERM
 # How `--workers` hands each worker the settings its parent resolved (flags, file, port).
 WORKER_SETTINGS: Final = "OSTIARY_SERVE_WORKER_SETTINGS"
+AUDIT_LOGGER: Final = "ostiary.audit"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -44,7 +46,16 @@ def serve(args: argparse.Namespace) -> int:
             args, host=args.host, port=sock.getsockname()[1], workers=args.workers
         )
     try:
-        _prepare(args, settings)
+        # The first key made before the server listens is an audit event too: held back
+        # until logging is set up and the first line has said where the server listens.
+        held = _hold_audit_lines()
+        try:
+            _prepare(args, settings)
+        finally:
+            logging.getLogger(AUDIT_LOGGER).removeHandler(held)
+        # taken out now: configuring logging flushes (empties) every handler there is
+        held_records = list(held.buffer)
+        held.close()
         options: dict[str, Any] = {
             "log_config": _log_config(args.log_level),
             "log_level": args.log_level,
@@ -56,6 +67,10 @@ def serve(args: argparse.Namespace) -> int:
         logging.config.dictConfig(options["log_config"])  # before uvicorn's, for this line
         lean_log_records()
         log.info("%s", first_log_line(settings, sock))
+        audit = logging.getLogger(AUDIT_LOGGER)
+        for record in held_records:
+            if audit.isEnabledFor(record.levelno):  # `--log-level warning` silences them
+                audit.handle(record)
         if settings.workers > 1:
             return _serve_workers(settings, sock, options)
         server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
@@ -158,6 +173,15 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> None:
     run_with_store(args, check, migrate_first=True, settings=settings)
 
 
+def _hold_audit_lines() -> logging.handlers.BufferingHandler:
+    audit = logging.getLogger(AUDIT_LOGGER)
+    held = logging.handlers.BufferingHandler(capacity=1000)
+    audit.addHandler(held)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
+    return held
+
+
 def _log_config(level: str) -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["ostiary"] = {
@@ -172,7 +196,7 @@ def _log_config(level: str) -> dict[str, Any]:
         "formatter": "ostiary_audit",
         "stream": "ext://sys.stderr",
     }
-    config["loggers"]["ostiary.audit"] = {
+    config["loggers"][AUDIT_LOGGER] = {
         "handlers": ["ostiary_audit"],
         "level": level.upper(),
         "propagate": False,
