@@ -209,11 +209,7 @@ def _pg_error(exc: Exception, sql: str) -> Exception:
     ) or (  # 57P: the server is shutting down, or cancelled the statement on a timeout
         isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate or "").startswith("57P")
     ):
-        return DatabaseUnavailable(
-            "the server cannot reach its database; try again shortly",
-            retry_after=RETRY_AFTER_S,
-            detail=f"{type(exc).__name__}: {_first_line(exc)}",
-        )
+        return _unavailable(exc)
     return exc
 
 
@@ -510,25 +506,13 @@ def reachable() -> Iterator[None]:
         code = getattr(exc.orig, "sqlite_errorcode", None)
         if code is not None and code & 0xFF not in _SQLITE_UNAVAILABLE:
             raise
-        raise DatabaseUnavailable(
-            "the server cannot reach its database; try again shortly",
-            retry_after=RETRY_AFTER_S,
-            detail=f"{type(exc).__name__}: {_first_line(exc)}",
-        ) from exc
+        raise _unavailable(exc) from exc
     except (InterfaceError, PoolTimeout, OSError, TimeoutError) as exc:
-        raise DatabaseUnavailable(
-            "the server cannot reach its database; try again shortly",
-            retry_after=RETRY_AFTER_S,
-            detail=f"{type(exc).__name__}: {_first_line(exc)}",
-        ) from exc
+        raise _unavailable(exc) from exc
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        raise DatabaseUnavailable(
-            "the server lost its database connection; try again shortly",
-            retry_after=RETRY_AFTER_S,
-            detail=f"{type(exc).__name__}: {_first_line(exc)}",
-        ) from exc
+        raise _unavailable(exc, "the server lost its database connection") from exc
 
 
 def _sqlite_unavailable(
@@ -540,8 +524,15 @@ def _sqlite_unavailable(
     code = getattr(orig, "sqlite_errorcode", None)
     if code is None or code & 0xFF not in _SQLITE_UNAVAILABLE:
         return None
+    return _unavailable(exc)
+
+
+def _unavailable(
+    exc: BaseException, what: str = "the server cannot reach its database"
+) -> DatabaseUnavailable:
+    """The core's error for a database out of reach: 503 with Retry-After, no secret."""
     return DatabaseUnavailable(
-        "the server cannot reach its database; try again shortly",
+        f"{what}; try again shortly",
         retry_after=RETRY_AFTER_S,
         detail=f"{type(exc).__name__}: {_first_line(exc)}",
     )

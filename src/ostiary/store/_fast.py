@@ -67,11 +67,10 @@ class FastStatement:
 
     def __init__(self, statement: ClauseElement, *, insert_columns: Sequence[str] = ()) -> None:
         keys = list(insert_columns) or None
-        self.sqlite = _form(statement.compile(dialect=_SQLITE, column_keys=keys))
+        compiled = statement.compile(dialect=_SQLITE, column_keys=keys)
+        self.sqlite = _form(compiled)
         self.postgresql = _form(statement.compile(dialect=_POSTGRESQL, column_keys=keys))
-        binds: Mapping[str, Any] = getattr(
-            statement.compile(dialect=_SQLITE, column_keys=keys), "binds", {}
-        )
+        binds: Mapping[str, Any] = getattr(compiled, "binds", {})
         self._json_binds = frozenset(
             name for name, bind in binds.items() if isinstance(bind.type, JSON)
         )
