@@ -9,10 +9,7 @@ aud, exp). The person at the login and consent pages is played by httpx.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,39 +19,16 @@ import pytest
 from e2e_server import SCOPES, CallbackServer, OstiaryServer, Person, SignedClient
 from e2e_user_agent import authorize
 
+from node_packages import node_with_packages
+
 NODE_DIR = Path(__file__).resolve().parent / "node"
-NPM_TIMEOUT = 300
 NODE_TIMEOUT = 30
 
 
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node executable, with `tests/e2e/node/node_modules` installed from the lockfile."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are not installed (.ci/run installs Debian's nodejs and npm)")
-    lock = (NODE_DIR / "package-lock.json").read_bytes()
-    want = hashlib.sha256(lock + (NODE_DIR / "package.json").read_bytes()).hexdigest()
-    stamp = NODE_DIR / "node_modules" / ".ostiary-installed"
-    # pytest-xdist workers share the folder: one installs while the others wait.
-    with (NODE_DIR / ".install.lock").open("w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        if not stamp.is_file() or stamp.read_text() != want:
-            try:
-                done = subprocess.run(
-                    [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-                    cwd=NODE_DIR,
-                    capture_output=True,
-                    text=True,
-                    timeout=NPM_TIMEOUT,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                pytest.skip(f"npm ci in tests/e2e/node took over {NPM_TIMEOUT}s")
-            if done.returncode != 0:
-                pytest.skip(f"npm ci in tests/e2e/node failed: {done.stderr.strip()[-2000:]}")
-            stamp.write_text(want)
-    return node
+    return node_with_packages(NODE_DIR, "tests/e2e/node")
 
 
 class Node:

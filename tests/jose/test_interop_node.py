@@ -11,10 +11,7 @@ Not covered, because neither node package implements them: ES256K, Ed448, X448, 
 from __future__ import annotations
 
 import base64
-import fcntl
-import hashlib
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from node_packages import node_with_packages
 from ostiary.jose import (
     JWK,
     ExpiredToken,
@@ -40,7 +38,6 @@ ISSUER = "https://issuer.example"
 AUDIENCE = "billing"
 PAYLOAD = b"\x00\xff interop payload: not JSON, not UTF-8 \xc3\x28"
 FAST_P2C = 2_048
-NPM_TIMEOUT = 300
 NODE_TIMEOUT = 120
 
 
@@ -262,31 +259,7 @@ def ostiary_key(case: Case, ring: dict[str, JWK], *, private: bool) -> JWK | byt
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node executable, with `tests/jose/node/node_modules` installed from the lockfile."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are not installed (.ci/run installs Debian's nodejs and npm)")
-    lock = (NODE_DIR / "package-lock.json").read_bytes()
-    want = hashlib.sha256(lock + (NODE_DIR / "package.json").read_bytes()).hexdigest()
-    stamp = NODE_DIR / "node_modules" / ".ostiary-installed"
-    # pytest-xdist workers share the folder: one installs while the others wait.
-    with (NODE_DIR / ".install.lock").open("w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        if not stamp.is_file() or stamp.read_text() != want:
-            try:
-                done = subprocess.run(
-                    [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-                    cwd=NODE_DIR,
-                    capture_output=True,
-                    text=True,
-                    timeout=NPM_TIMEOUT,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                pytest.skip(f"npm ci in tests/jose/node took over {NPM_TIMEOUT}s")
-            if done.returncode != 0:
-                pytest.skip(f"npm ci in tests/jose/node failed: {done.stderr.strip()[-2000:]}")
-            stamp.write_text(want)
-    return node
+    return node_with_packages(NODE_DIR, "tests/jose/node")
 
 
 def run_node(node: str, script: str, cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
