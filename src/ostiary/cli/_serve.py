@@ -10,7 +10,9 @@ import logging
 import logging.config
 import logging.handlers
 import os
+import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +24,7 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
 from ostiary.oauth.store import Store
+from ostiary.server import metrics
 from ostiary.server.app import create_app
 from ostiary.server.key_secret import load_key_secret
 from ostiary.server.keyring import ensure_signing_keys, server_algorithms
@@ -35,6 +38,8 @@ log = logging.getLogger("ostiary.serve")
 GRACEFUL_SHUTDOWN: Final = 10  # seconds for requests in flight after SIGTERM
 # How `--workers` hands each worker the settings its parent resolved (flags, file, port).
 WORKER_SETTINGS: Final = "OSTIARY_SERVE_WORKER_SETTINGS"
+# The private folder where the workers of one `serve --workers N` keep their metrics.
+WORKER_METRICS: Final = "OSTIARY_SERVE_WORKER_METRICS"
 AUDIT_LOGGER: Final = "ostiary.audit"
 
 
@@ -84,18 +89,26 @@ def _serve_workers(settings: Settings, sock: socket.socket, options: dict[str, A
     """`settings.workers` processes accepting on one socket, restarted if one dies.
 
     Each worker is a fresh interpreter (multiprocessing's spawn: no state is shared by
-    accident) that rebuilds the app from the settings this process resolved."""
+    accident) that rebuilds the app from the settings this process resolved. The workers
+    keep their metrics in a folder only this user can open (mkdtemp makes it 0700), so a
+    scrape at any one of them reports them all; it is removed when the supervisor stops."""
     os.environ[WORKER_SETTINGS] = json.dumps(_worker_settings(settings))
-    config = uvicorn.Config(
-        f"{__name__}:worker_app", factory=True, workers=settings.workers, **options
-    )
-    # uvicorn's own supervisor starts, watches, restarts and stops the workers. It gets our
-    # TCP socket itself: `uvicorn.run(fd=...)` would wrap the descriptor as AF_UNIX, and
-    # asyncio then leaves TCP_NODELAY off, so Nagle's algorithm holds every answer ~40 ms.
-    supervisor: dict[str, Any] = {"sockets": [sock]}
-    if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
-        supervisor["target"] = uvicorn.Server(config).run
-    Multiprocess(config, **supervisor).run()
+    metrics_folder = tempfile.mkdtemp(prefix="ostiary-metrics-")
+    os.environ[WORKER_METRICS] = metrics_folder
+    try:
+        config = uvicorn.Config(
+            f"{__name__}:worker_app", factory=True, workers=settings.workers, **options
+        )
+        # uvicorn's own supervisor starts, watches, restarts and stops the workers. It gets
+        # our TCP socket itself: `uvicorn.run(fd=...)` would wrap the descriptor as AF_UNIX,
+        # and asyncio then leaves TCP_NODELAY off, so Nagle's algorithm holds every answer
+        # ~40 ms.
+        supervisor: dict[str, Any] = {"sockets": [sock]}
+        if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+            supervisor["target"] = uvicorn.Server(config).run
+        Multiprocess(config, **supervisor).run()  # returns once every worker has stopped
+    finally:
+        shutil.rmtree(metrics_folder, ignore_errors=True)
     return 0
 
 
@@ -113,6 +126,8 @@ def lean_log_records() -> None:
 def worker_app() -> Starlette:
     """The app of one `--workers` process, from the settings its parent resolved."""
     lean_log_records()
+    if not metrics.is_sharing():
+        metrics.share_through(Path(os.environ[WORKER_METRICS]))
     return create_app(Settings(**json.loads(os.environ[WORKER_SETTINGS])))
 
 

@@ -209,6 +209,9 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             store = sql_store
             metrics.watch_pool(sql_store.pool_status)
             stack.callback(_stop_watching_pool, sql_store.pool_status)
+            if metrics.is_sharing():  # a worker of `serve --workers N`: the others read these
+                publishing = asyncio.get_running_loop().create_task(metrics.keep_pool_published())
+                stack.push_async_callback(_cancel, publishing)
         await ensure_signing_keys(
             store, secret, server_algorithms(config.signing_alg), options.clock()
         )

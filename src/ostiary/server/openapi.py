@@ -541,7 +541,7 @@ def openapi_document(issuer: str) -> Document:
             },
             METRICS_PATH: _get(
                 "metrics",
-                "Prometheus metrics of this process (text format 0.0.4)",
+                "Prometheus metrics of this server, all its workers (text format 0.0.4)",
                 {
                     "200": {
                         "description": "the metrics",
