@@ -346,7 +346,13 @@ def _userinfo(method: str) -> dict[str, Any]:
                 },
             },
             "400": bearer_error,
-            "401": bearer_error,
+            # RFC 6750 §3.1: a request with no token at all gets the bare challenge (no
+            # error code, no body); a bad token gets its error code in both
+            "401": {
+                "description": "no token (an empty body), or a token refused (the error as "
+                "JSON); the challenge in WWW-Authenticate",
+                "headers": {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+            },
             "403": bearer_error,
             "413": _ERROR_JSON,
             "503": _ERROR_JSON,
@@ -382,6 +388,54 @@ _CLIENT_METADATA: Final = {
 }
 
 
+# OpenAPI links (3.1 §4.8.20): what a client does next with an answer's values. Stateful
+# fuzzers follow them: register -> read, update, delete with its registration access token.
+_MANAGED: Final = {
+    "path.client_id": "$response.body#/client_id",
+    "header.Authorization": "Bearer {$response.body#/registration_access_token}",
+}
+_REGISTERED_LINKS: Final = {
+    "ReadClient": {"operationId": "manage_client_get", "parameters": _MANAGED},
+    "UpdateClient": {
+        "operationId": "manage_client_put",
+        "parameters": _MANAGED,
+        # RFC 7592 §2.2: the update names the client and sends its whole metadata
+        "requestBody": {
+            "client_id": "$response.body#/client_id",
+            "redirect_uris": "$response.body#/redirect_uris",
+            "grant_types": "$response.body#/grant_types",
+            "token_endpoint_auth_method": "$response.body#/token_endpoint_auth_method",
+        },
+    },
+    "DeleteClient": {"operationId": "manage_client_delete", "parameters": _MANAGED},
+}
+# token -> introspect (RFC 7662) and revoke (RFC 7009) the tokens it issued
+_TOKEN_LINKS: Final = {
+    "IntrospectAccessToken": {
+        "operationId": "introspect",
+        "requestBody": {"token": "$response.body#/access_token"},
+    },
+    "RevokeAccessToken": {
+        "operationId": "revoke",
+        "requestBody": {"token": "$response.body#/access_token", "token_type_hint": "access_token"},
+    },
+    "RevokeRefreshToken": {
+        "operationId": "revoke",
+        "requestBody": {
+            "token": "$response.body#/refresh_token",
+            "token_type_hint": "refresh_token",
+        },
+    },
+    "Refresh": {
+        "operationId": "token",
+        "requestBody": {
+            "grant_type": "refresh_token",
+            "refresh_token": "$response.body#/refresh_token",
+        },
+    },
+}
+
+
 def _registration(method: str, *, managed: bool) -> dict[str, Any]:
     bearer_error = _json(
         _ref("OAuthError"),
@@ -397,7 +451,9 @@ def _registration(method: str, *, managed: bool) -> dict[str, Any]:
         "503": _ERROR_JSON,
     }
     if method == "post":
-        responses["201"] = _json(_ref("ClientInformation"), "registered (RFC 7591 §3.2.1)")
+        responses["201"] = _json(
+            _ref("ClientInformation"), "registered (RFC 7591 §3.2.1)", links=_REGISTERED_LINKS
+        )
     elif method == "delete":
         responses["204"] = {"description": "deleted (RFC 7592 §2.3)"}
     else:
@@ -503,7 +559,7 @@ def openapi_document(issuer: str) -> Document:
                 "token",
                 "Token endpoint (RFC 6749 §3.2)",
                 _TOKEN_REQUEST,
-                _json(_ref("TokenResponse"), "the tokens (RFC 6749 §5.1)"),
+                _json(_ref("TokenResponse"), "the tokens (RFC 6749 §5.1)", links=_TOKEN_LINKS),
                 (_DPOP_HEADER,),
             ),
             REVOCATION_PATH: _back_channel(
