@@ -5,6 +5,7 @@ soak at 70% of the peak with memory sampled over time.
     .venv/bin/python bench/scale.py --seconds 5 --workers 1,2
     .venv/bin/python bench/scale.py --soak 600            # then a 10-minute soak
     .venv/bin/python bench/scale.py --soak 600 --soak-only --soak-rate 900 --soak-workers 2
+    .venv/bin/python bench/scale.py --quick               # 1 and 2 workers, 3 s; a 20 s soak
 
 Each case starts `ostiary serve --workers N` (no access log) on a fresh database in the
 PostgreSQL cluster at 127.0.0.1:5432, warms up, then runs `wrk` (16 connections) against
@@ -15,12 +16,14 @@ limit is switched off (`OSTIARY_TOKEN_RATE_LIMIT=0`): this measures the server, 
 limiter. Nothing is pinned: the workers, PostgreSQL and wrk share the machine's cores, so the
 report states the core count next to every figure.
 
-The soak paces wrk with its `delay()` hook (wrk2 is not in Debian): each connection waits
-`connections / rate` seconds, less the mean answer time of a 5 s probe, between requests,
-so the offered load is close to the target (the report gives the rate achieved). Every
-`--sample` seconds it records the resident memory of the server (the supervisor and its
-workers); it reports errors (non-2xx answers and socket errors), the achieved rate, p99, and
-the memory series.
+The soak is open-loop (`bench/open_loop.py`, on wrk's core): `client_credentials` requests
+leave on a fixed schedule at the asked rate whether or not earlier ones were answered, so
+the offered load is the asked load (wrk's closed loop, paced with `delay()`, fell short of
+it: open_loop.py's docstring says why). It reports the asked, offered and achieved rates,
+answers by status, errors (non-2xx, connect, reset, timeout), latency percentiles counted
+from each request's due time, how far the generator fell behind its own schedule, and the
+resident memory of each server process (supervisor, each worker) at the start and the end,
+with the total every `--sample` seconds.
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -43,20 +46,19 @@ from pathlib import Path
 import httpx
 
 from token_endpoint import (
-    CONNECTIONS,
     HOST,
     LUA_CLIENT_CREDENTIALS,
-    LUA_DONE,
     LUA_REFRESH,
     OSTIARY,
     SCOPES,
+    WRK_CPU,
     BenchError,
-    WrkResult,
     _ostiary_command,
     _ostiary_user_id,
     cpu_seconds,
     free_port,
     ostiary_minter,
+    pin,
     postgres_database,
     postgres_unreachable,
     run_wrk,
@@ -65,26 +67,10 @@ from token_endpoint import (
 )
 
 WARM_UP = 2.0
-PROBE = 5.0  # seconds of paced load that calibrate the soak's pause
 POOL_MARGIN = 1.5  # refresh tokens minted per expected request
-
-LUA_PACED = (
-    r"""
--- args: the Authorization header value, the delay between two requests of one connection (ms)
-local pause = 0
-function init(args)
-  wrk.method = "POST"
-  wrk.headers["Authorization"] = args[1]
-  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-  wrk.body = "grant_type=client_credentials&scope=read"
-  pause = tonumber(args[2])
-end
-function delay()
-  return pause
-end
-"""
-    + LUA_DONE
-)
+HERE = Path(__file__).resolve().parent
+SOAK_CONNECTIONS = 256  # at most; the open-loop generator opens what the schedule needs
+SOAK_TIMEOUT = 5.0  # seconds per request, as wrk's --timeout
 
 
 @dataclass
@@ -110,15 +96,23 @@ class Case:
 @dataclass
 class Soak:
     workers: int
-    target_rate: float
+    asked_rate: float
     seconds: float
-    achieved_rate: float
-    requests: int
-    errors: int
+    offered_rate: float  # requests sent per second
+    achieved_rate: float  # 2xx answers per second
+    requests: int  # scheduled
+    ok: int
+    errors: int  # everything scheduled that did not get a 2xx
+    statuses: dict[str, int]
+    failures: dict[str, int]  # connect, reset, timeout, malformed
     p50_ms: float
     p99_ms: float
+    p999_ms: float
     max_ms: float
-    rss_mib: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MiB)
+    max_send_lag_ms: float  # how far the generator fell behind its schedule
+    memory_start: dict[str, float] = field(default_factory=dict)  # "worker 1234" -> MiB
+    memory_end: dict[str, float] = field(default_factory=dict)
+    rss_mib: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MiB total)
 
 
 def start(workers: int, database_url: str, stack: ExitStack, folder: Path) -> Server:
@@ -223,8 +217,7 @@ def measure(server: Server, grant: str, folder: Path, seconds: float, workers: i
     )
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of `pid` and its descendants (the supervisor and its workers)."""
+def _process_tree(pid: int) -> set[int]:
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -238,27 +231,43 @@ def rss_mib(pid: int) -> float:
         grown = {child for child, parent in parents.items() if parent in tree}
         changed = not grown <= tree
         tree |= grown
-    total = 0
-    for member in tree:
+    return tree
+
+
+def _rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return 0
+
+
+def process_memory(pid: int) -> dict[str, float]:
+    """Resident memory (MiB) of `pid` (the supervisor) and each of its descendants, by role:
+    `supervisor PID`, `worker PID` (a uvicorn worker), `helper PID` (multiprocessing's
+    resource tracker)."""
+    memory: dict[str, float] = {}
+    for member in sorted(_process_tree(pid)):
+        kib = _rss_kib(member)
+        if kib is None:
+            continue
         try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            command = Path(f"/proc/{member}/cmdline").read_bytes()
         except OSError:
             continue
-    return total / 1024
+        role = "supervisor" if member == pid else "worker" if b"spawn_main" in command else "helper"
+        memory[f"{role} {member}"] = round(kib / 1024, 1)
+    return memory
 
 
-def soak(
-    server: Server, folder: Path, *, workers: int, rate: float, seconds: float, every: float
-) -> Soak:
-    script = folder / "paced.lua"
-    script.write_text(LUA_PACED)
-    # A connection sends, waits for the answer, then pauses: take the answer's time (from a
-    # short probe) off the pause so the offered rate is the target.
-    pause_ms = max(1, round(CONNECTIONS / rate * 1000))
-    probe = run_wrk(server.token_url, script, [server.auth, str(pause_ms)], PROBE)
-    pause_ms = max(1, round(CONNECTIONS / rate * 1000 - probe.mean_ms))
+def rss_mib(pid: int) -> float:
+    """Resident memory of `pid` and its descendants (the supervisor and its workers)."""
+    return sum(process_memory(pid).values())
+
+
+def soak(server: Server, *, workers: int, rate: float, seconds: float, every: float) -> Soak:
     samples: list[tuple[float, float]] = []
     done = threading.Event()
 
@@ -270,25 +279,81 @@ def soak(
             )
             done.wait(every)
 
+    command = [
+        *pin(WRK_CPU),
+        sys.executable,
+        str(HERE / "open_loop.py"),
+        "--url",
+        server.token_url,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--connections",
+        str(SOAK_CONNECTIONS),
+        "--timeout",
+        str(SOAK_TIMEOUT),
+        "--header",
+        f"Authorization: {server.auth}",
+        "--header",
+        "Content-Type: application/x-www-form-urlencoded",
+        "--body",
+        "grant_type=client_credentials&scope=read",
+    ]
+    memory_start = process_memory(server.process.pid)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        result: WrkResult = run_wrk(server.token_url, script, [server.auth, str(pause_ms)], seconds)
+        generated = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 120, check=False
+        )
     finally:
         done.set()
         sampler.join()
+    memory_end = process_memory(server.process.pid)
+    if generated.returncode != 0:
+        raise BenchError(f"open_loop.py failed ({generated.returncode}): {generated.stderr}")
+    result = json.loads(generated.stdout.strip().splitlines()[-1])
     return Soak(
         workers=workers,
-        target_rate=rate,
-        seconds=result.duration,
-        achieved_rate=result.rate,
-        requests=result.requests,
-        errors=result.errors + result.socket_errors,
-        p50_ms=result.p50_ms,
-        p99_ms=result.p99_ms,
-        max_ms=result.max_ms,
+        asked_rate=rate,
+        seconds=seconds,
+        offered_rate=result["offered_rate"],
+        achieved_rate=result["achieved_rate"],
+        requests=result["scheduled"],
+        ok=result["ok"],
+        errors=result["scheduled"] - result["ok"],
+        statuses=result["statuses"],
+        failures=result["errors"],
+        p50_ms=result["p50_ms"],
+        p99_ms=result["p99_ms"],
+        p999_ms=result["p999_ms"],
+        max_ms=result["max_ms"],
+        max_send_lag_ms=result["max_send_lag_ms"],
+        memory_start=memory_start,
+        memory_end=memory_end,
         rss_mib=samples,
     )
+
+
+def soak_report(result: Soak) -> str:
+    """The soak as a few lines for the terminal (the JSON line has everything)."""
+    lines = [
+        f"soak: {result.workers} workers, {result.seconds:.0f} s; asked {result.asked_rate:,.0f}"
+        f"/s, offered {result.offered_rate:,.0f}/s, achieved {result.achieved_rate:,.0f}/s "
+        f"({result.achieved_rate / result.asked_rate:.1%} of asked)",
+        f"  {result.ok:,} of {result.requests:,} answered 2xx; errors {result.errors} "
+        f"(statuses {result.statuses}, failures {result.failures or 'none'})",
+        f"  latency from due time: p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, "
+        f"p99.9 {result.p999_ms} ms, max {result.max_ms} ms; the generator's worst lag "
+        f"{result.max_send_lag_ms} ms",
+        "  resident memory (MiB), start -> end:",
+    ]
+    for name in sorted(set(result.memory_start) | set(result.memory_end)):
+        start = result.memory_start.get(name, "-")
+        end = result.memory_end.get(name, "- (gone)")
+        lines.append(f"    {name}: {start} -> {end}")
+    return "\n".join(lines)
 
 
 def markdown(cases: list[Case]) -> str:
@@ -319,13 +384,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2,4", help="worker counts (default 1,2,4)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per case")
-    parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: none)")
+    parser.add_argument(
+        "--soak", "--soak-seconds", type=float, default=0.0, help="soak seconds (0: none)"
+    )
     parser.add_argument("--soak-only", action="store_true", help="skip the worker sweep")
     parser.add_argument("--soak-rate", type=float, help="tokens/s to hold (default 70%% of peak)")
     parser.add_argument("--soak-workers", type=int, help="workers for the soak (default: peak's)")
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between RSS samples")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a check that it all works: 1 and 2 workers, 3 s per case, then a 20 s soak",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.workers, args.seconds, args.sample = "1,2", 3.0, 5.0
+        args.soak = args.soak or 20.0
     reason = postgres_unreachable()
     if reason is not None:
         print(f"bench/scale.py needs PostgreSQL: {reason}", file=sys.stderr)
@@ -363,10 +438,11 @@ def main(argv: list[str] | None = None) -> int:
                 url = stack.enter_context(postgres_database())
                 server = start(workers, url, stack, folder)
                 result = soak(
-                    server, folder, workers=workers, rate=rate, seconds=args.soak, every=args.sample
+                    server, workers=workers, rate=rate, seconds=args.soak, every=args.sample
                 )
                 log = server.log_path.read_text(errors="replace")
             print(json.dumps(asdict(result)), flush=True)
+            print(soak_report(result), flush=True)
             if "Traceback" in log:
                 print("the server logged a traceback during the soak:\n" + log[-4000:])
             report["soak"] = asdict(result)
