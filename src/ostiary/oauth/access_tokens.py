@@ -54,10 +54,14 @@ async def issue_access_token(
     grant_id: str | None,
     auth_time: int | None = None,
     jkt: str | None = None,
+    sub: str | None = None,
+    userinfo_claims: frozenset[str] = frozenset(),
 ) -> AccessToken:
     """Mint an access token in the client's format and record it when the server must find it.
 
-    `subject` is the user id, or the client_id for client_credentials (RFC 9068 §2.2).
+    `subject` is the user id, or the client_id for client_credentials (RFC 9068 §2.2); it is
+    recorded. `sub`, when given, is what the JWT says instead (a pairwise subject, see
+    `subject.py`). `userinfo_claims` are claims the `claims` parameter asked UserInfo for.
     """
     now = ctx.now()
     expires_at = now + ctx.config.access_token_ttl
@@ -68,7 +72,7 @@ async def issue_access_token(
     else:
         token_id = new_token_value(16)
         value = await _sign(
-            ctx, client, subject, scope, aud, now, expires_at, token_id, auth_time, jkt
+            ctx, client, sub or subject, scope, aud, now, expires_at, token_id, auth_time, jkt
         )
     if client.token_format == "opaque" or grant_id is not None:
         await ctx.store.tokens.add_access(
@@ -82,7 +86,7 @@ async def issue_access_token(
                 audience=aud,
                 issued_at=now,
                 expires_at=expires_at,
-                extra=_extra(auth_time, jkt),
+                extra=_extra(auth_time, jkt, userinfo_claims),
             )
         )
     return AccessToken(
@@ -128,12 +132,14 @@ async def _sign(  # noqa: PLR0917 - private, called once
     return jwt.encode(claims, key, alg=key.alg or ctx.config.signing_alg, headers=_HEADERS)
 
 
-def _extra(auth_time: int | None, jkt: str | None) -> dict[str, Any]:
+def _extra(auth_time: int | None, jkt: str | None, claims: frozenset[str]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if auth_time:
         extra["auth_time"] = auth_time
     if jkt is not None:
         extra["cnf"] = {"jkt": jkt}
+    if claims:
+        extra["claims"] = sorted(claims)  # read back by UserInfo (OpenID Connect Core §5.5)
     return extra
 
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qsl, urlencode
 
+from .claims import CLAIM_DESCRIPTIONS, claims_for_scope
+from .claims_request import individual_claims, parse_claims_request, required_subjects
 from .config import ServerConfig
-from .consent import has_consent, record_consent
+from .consent import consent_detail, has_consent, record_consent
 from .context import Context
 from .errors import (
     AccessDenied,
@@ -27,12 +29,13 @@ from .errors import (
     UnregisteredRedirectUri,
     UnsupportedResponseType,
 )
-from .id_token import read_id_token_hint
-from .models import AuditEvent, AuthorizationCode, Client
+from .id_token import is_openid_request, read_id_token_hint
+from .models import AuditEvent, AuthorizationCode, ClaimsRequest, Client
 from .pkce import parse_code_challenge
 from .redirect_uri import match_redirect_uri
 from .resources import parse_resources, registered_apis, scope_for_apis
 from .scopes import format_scope, narrow_scope, parse_scope
+from .subject import subject_for
 from .token_hash import hash_token, new_token_value
 
 Params = Mapping[str, Sequence[str]]
@@ -74,6 +77,12 @@ class AuthorizationRequest:
     response_mode: str = "query"  # or "form_post" (OAuth 2.0 Form Post Response Mode)
     # the `sub` of a valid id_token_hint (OpenID Connect Core §3.1.2.1), as the client saw it
     hinted_subject: str | None = None
+    claims: ClaimsRequest | None = None  # OpenID Connect Core §5.5; None: none asked for
+
+    @property
+    def required_subjects(self) -> frozenset[str] | None:
+        """The only `sub` values this request may be answered for (Core §5.5.1), or None."""
+        return required_subjects(self.claims)
 
 
 class AuthorizationRedirectError(Exception):
@@ -122,6 +131,7 @@ class RequestDraft:
     login_hint: str | None = None
     response_mode: str = "query"
     hinted_subject: str | None = None
+    claims: ClaimsRequest | None = None
 
     def verified_client(self) -> Client:
         if self.client is None:
@@ -286,6 +296,19 @@ async def check_id_token_hint(draft: RequestDraft, ctx: Context) -> None:
     draft.hinted_subject = claims["sub"]
 
 
+async def check_claims(draft: RequestDraft, ctx: Context) -> None:
+    # OpenID Connect Core §5.5: only for OpenID Connect requests; the scope was narrowed to
+    # the client's, and so are the claims (see claims_request.py).
+    text = _single(draft.params, "claims")
+    if text is None:
+        return
+    client = draft.verified_client()
+    request = parse_claims_request(text, client.scopes)
+    if not is_openid_request(draft.scope) or not (request.userinfo or request.id_token):
+        return
+    draft.claims = request
+
+
 async def check_size(draft: RequestDraft, ctx: Context) -> None:
     """Bound what unrecognised parameters may add: they are ignored (RFC 6749 §3.1), not free."""
     count = sum(len(values) for values in draft.params.values())
@@ -310,6 +333,7 @@ AUTHORIZE_CHECKS: tuple[Check, ...] = (
     check_login_hint,
     check_ui_locales,
     check_id_token_hint,
+    check_claims,
     check_size,
 )
 
@@ -351,12 +375,22 @@ async def parse_authorization_request(params: Params, ctx: Context) -> Authoriza
         login_hint=draft.login_hint,
         response_mode=draft.response_mode,
         hinted_subject=draft.hinted_subject,
+        claims=draft.claims,
     )
 
 
 async def needs_consent(req: AuthorizationRequest, user_id: str, ctx: Context) -> bool:
     """True when the user must be asked: the request wants more than they approved before."""
-    return not await has_consent(user_id, req.client.client_id, req.scope, ctx=ctx)
+    return not await has_consent(
+        user_id, req.client.client_id, req.scope, ctx=ctx, claims=individual_claims(req.claims)
+    )
+
+
+def is_requested_subject(req: AuthorizationRequest, user_id: str, config: ServerConfig) -> bool:
+    """False when the `claims` parameter names a `sub` and this user is not it (Core §5.5.1:
+    the server must not answer with tokens for a different user)."""
+    accepted = req.required_subjects
+    return accepted is None or subject_for(req.client, user_id, config) in accepted
 
 
 async def approve(
@@ -375,8 +409,12 @@ async def approve(
     """
     granted = req.scope if scope is None else req.scope & scope
     client_id = req.client.client_id
+    if not is_requested_subject(req, user_id, ctx.config):
+        refused = AccessDenied("the signed-in user is not the one the claims parameter names")
+        return error_redirect(req.redirect_uri, refused, req.state, req.issuer)
+    claims = individual_claims(req.claims)
     if remember:
-        await record_consent(user_id, client_id, granted, ctx=ctx)
+        await record_consent(user_id, client_id, granted, ctx=ctx, claims=claims)
     now = ctx.now()
     if not remember:
         await ctx.store.audit.record(
@@ -385,7 +423,7 @@ async def approve(
                 at=now,
                 client_id=client_id,
                 user_id=user_id,
-                detail={"scope": format_scope(granted), "remembered": False},
+                detail=consent_detail(granted, claims, remembered=False),
             )
         )
     value = new_token_value()
@@ -402,6 +440,7 @@ async def approve(
         auth_time=auth_time,
         created_at=now,
         expires_at=now + ctx.config.code_ttl,
+        claims=req.claims,
     )
     await ctx.store.codes.put(code)
     await ctx.store.audit.record(
@@ -439,6 +478,13 @@ def describe_scopes(scope: frozenset[str], config: ServerConfig) -> list[tuple[s
     unknown = sorted(scope - config.scope_descriptions.keys())
     other = [(s, f'Use the "{s}" permission') for s in unknown]
     return known + other
+
+
+def describe_claims(req: AuthorizationRequest) -> list[tuple[str, str]]:
+    """(claim, plain words) for the claims asked for one by one that the scopes shown on the
+    consent page do not already cover."""
+    extra = individual_claims(req.claims) - claims_for_scope(req.scope)
+    return [(name, CLAIM_DESCRIPTIONS.get(name, f'Your "{name}"')) for name in sorted(extra)]
 
 
 def _with_query(uri: str, params: Mapping[str, str | None]) -> str:

@@ -33,6 +33,30 @@ SCOPE_CLAIMS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     }
 )
 STANDARD_CLAIMS: Final = frozenset(name for names in SCOPE_CLAIMS.values() for name in names)
+# The consent page's words for a claim asked for on its own (the `claims` parameter, §5.5).
+CLAIM_DESCRIPTIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "name": "Your full name",
+        "family_name": "Your family name",
+        "given_name": "Your given name",
+        "middle_name": "Your middle name",
+        "nickname": "Your nickname",
+        "preferred_username": "Your username",
+        "profile": "The address of your profile page",
+        "picture": "Your picture",
+        "website": "Your website",
+        "gender": "Your gender",
+        "birthdate": "Your date of birth",
+        "zoneinfo": "Your time zone",
+        "locale": "Your language and region",
+        "updated_at": "When your profile was last changed",
+        "email": "Your email address",
+        "email_verified": "Whether your email address was verified",
+        "address": "Your postal address",
+        "phone_number": "Your phone number",
+        "phone_number_verified": "Whether your phone number was verified",
+    }
+)
 BOOLEAN_CLAIMS: Final = frozenset({"email_verified", "phone_number_verified"})
 ADDRESS_FIELDS: Final = frozenset(
     {"formatted", "street_address", "locality", "region", "postal_code", "country"}

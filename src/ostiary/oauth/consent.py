@@ -8,34 +8,59 @@ request asks again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from .claims import claims_for_scope
 from .context import Context
 from .models import AuditEvent, Consent
 from .scopes import format_scope
 
 
-async def has_consent(user_id: str, client_id: str, scope: frozenset[str], *, ctx: Context) -> bool:
-    """True when the user has already approved `scope` (all of it) for this client.
+async def has_consent(
+    user_id: str,
+    client_id: str,
+    scope: frozenset[str],
+    *,
+    ctx: Context,
+    claims: frozenset[str] = frozenset(),
+) -> bool:
+    """True when the user has already approved `scope` (all of it) for this client, and each
+    of `claims` (asked for one by one) on its own or through an approved scope.
 
     A user who never approved the client is asked even for an empty scope: the client would
     still act on their behalf.
     """
     consent = await ctx.store.consents.get(user_id, client_id)
-    return consent is not None and scope <= consent.scope
+    if consent is None or not scope <= consent.scope:
+        return False
+    return claims <= consent.claims | claims_for_scope(consent.scope)
 
 
 async def record_consent(
-    user_id: str, client_id: str, scope: frozenset[str], *, ctx: Context
+    user_id: str,
+    client_id: str,
+    scope: frozenset[str],
+    *,
+    ctx: Context,
+    claims: frozenset[str] = frozenset(),
 ) -> Consent:
-    """Remember that the user approved `scope` for this client, on top of earlier approvals.
+    """Remember that the user approved `scope` (and `claims`, asked for one by one) for this
+    client, on top of earlier approvals.
 
     Writes a `consent.granted` audit event when something new was approved.
     """
     previous = await ctx.store.consents.get(user_id, client_id)
-    if previous is not None and scope <= previous.scope:
+    if previous is not None and scope <= previous.scope and claims <= previous.claims:
         return previous
     merged = scope | (previous.scope if previous is not None else frozenset())
-    consent = Consent(user_id=user_id, client_id=client_id, scope=merged, granted_at=ctx.now())
+    merged_claims = claims | (previous.claims if previous is not None else frozenset())
+    consent = Consent(
+        user_id=user_id,
+        client_id=client_id,
+        scope=merged,
+        granted_at=ctx.now(),
+        claims=merged_claims,
+    )
     await ctx.store.consents.put(consent)
     await ctx.store.audit.record(
         AuditEvent(
@@ -43,7 +68,7 @@ async def record_consent(
             at=consent.granted_at,
             client_id=client_id,
             user_id=user_id,
-            detail={"scope": format_scope(scope), "remembered": True},
+            detail=consent_detail(scope, claims, remembered=True),
         )
     )
     return consent
@@ -83,3 +108,13 @@ async def revoke_consent(user_id: str, client_id: str, *, ctx: Context) -> Conse
             )
         )
     return revocation
+
+
+def consent_detail(
+    scope: frozenset[str], claims: frozenset[str], *, remembered: bool
+) -> dict[str, Any]:
+    """The audit detail of a `consent.granted` event."""
+    detail: dict[str, Any] = {"scope": format_scope(scope), "remembered": remembered}
+    if claims:
+        detail["claims"] = sorted(claims)
+    return detail

@@ -16,8 +16,10 @@ from typing import Any, Final
 
 from ostiary.jose import JoseError, jwt
 
+from .claims import user_claims
+from .claims_request import id_token_claims
 from .context import Context
-from .models import ID_TOKEN_ALGORITHMS, Client
+from .models import ID_TOKEN_ALGORITHMS, ClaimsRequest, Client
 from .subject import subject_for
 from .unverified_claims import unverified_claims
 
@@ -71,6 +73,18 @@ async def issue_id_token(
         body["at_hash"] = token_hash(access_token, alg)
     key = await ctx.keys.signing_key(alg)
     return jwt.encode(body, key, alg=alg)
+
+
+async def id_token_user_claims(
+    ctx: Context, user_id: str, request: ClaimsRequest | None
+) -> dict[str, Any]:
+    """The user's values of the claims the `claims` parameter asked the ID token for (Core
+    §5.5); a claim the user has no value for is left out. Read fresh at every issuance."""
+    names = id_token_claims(request)
+    if not names:
+        return {}
+    user = await ctx.store.users.get(user_id)
+    return {} if user is None else user_claims(user, names)
 
 
 async def read_id_token_hint(token: str, ctx: Context) -> dict[str, Any] | None:

@@ -102,7 +102,7 @@ def openid_configuration(config: ServerConfig) -> dict[str, Any]:
             "userinfo_signing_alg_values_supported": algorithms,
             "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(STANDARD_CLAIMS)],
             "claim_types_supported": ["normal"],
-            "claims_parameter_supported": False,
+            "claims_parameter_supported": True,  # Core §5.5; acr is not asserted
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
         }

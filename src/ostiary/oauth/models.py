@@ -83,6 +83,29 @@ class User:
     claims: Mapping[str, Any] = field(default_factory=dict)
 
 
+ClaimValue = str | int | float | bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimRequest:
+    """One claim asked for by the `claims` request parameter (OpenID Connect Core §5.5.1):
+    null (nothing more), or `essential` and the `value` or `values` it should have; `value`
+    is held as a one-item `values`."""
+
+    essential: bool = False
+    values: tuple[ClaimValue, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimsRequest:
+    """The checked `claims` request parameter (OpenID Connect Core §5.5): the claims asked
+    for in UserInfo and in the ID token, by name. Only claims this server can release are
+    kept; see `oauth/claims_request.py`."""
+
+    userinfo: Mapping[str, ClaimRequest] = field(default_factory=dict)
+    id_token: Mapping[str, ClaimRequest] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, kw_only=True)
 class AuthorizationCode:
     """An issued code, stored by the hash of its value (RFC 6749 §4.1.2, at most 60 s)."""
@@ -99,6 +122,7 @@ class AuthorizationCode:
     auth_time: int = 0
     created_at: int = 0
     expires_at: int = 0
+    claims: ClaimsRequest | None = None  # OpenID Connect Core §5.5, kept for the grant
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +147,7 @@ class RefreshToken:
     expires_at: int = 0
     jkt: str | None = None  # RFC 9449 §5: bound to this DPoP key (public clients)
     auth_time: int = 0
+    claims: ClaimsRequest | None = None  # the authorization's `claims` request, for good
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,12 +186,14 @@ class IssuedAccessToken:
 
 @dataclass(frozen=True, kw_only=True)
 class Consent:
-    """A user's remembered approval of scopes for a client."""
+    """A user's remembered approval of scopes for a client, and of claims asked for one by
+    one (the `claims` request parameter) beyond what those scopes release."""
 
     user_id: str
     client_id: str
     scope: frozenset[str]
     granted_at: int
+    claims: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

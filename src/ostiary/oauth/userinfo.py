@@ -2,8 +2,9 @@
 
 GET or POST; the access token comes in the `Authorization: Bearer` header (RFC 6750 §2.1)
 or, on a POST, in a form body's `access_token` (§2.2), never both and never in the query.
-The answer is the claims the token's scope releases (§5.4), as JSON, or as a JWT signed with
-the client's `userinfo_signed_response_alg` (§5.3.2).
+The answer is the claims the token's scope releases (§5.4) and those its grant's `claims`
+request parameter asked UserInfo for (§5.5), as JSON, or as a JWT signed with the client's
+`userinfo_signed_response_alg` (§5.3.2).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any, Final
 from ostiary.jose import jwt
 
 from .access_tokens import is_jwt, verify_access_token_jwt
-from .claims import claims_for_scope, user_claims
+from .claims import STANDARD_CLAIMS, claims_for_scope, user_claims
 from .context import Context
 from .id_token import is_openid_request
-from .models import Client
+from .models import Client, IssuedAccessToken
 from .subject import subject_for
 from .token_hash import hash_token
 from .token_request import NO_STORE, TokenRequest, is_form_content_type
@@ -78,8 +79,8 @@ async def handle_userinfo_request(
     """Answer a GET or POST to the UserInfo endpoint. For a GET, `req.form` is empty."""
     try:
         token = _presented_token(req, method)
-        client, user_id, scope = await _resolve(token, ctx)
-        return await _answer(client, user_id, scope, ctx)
+        client, record = await _resolve(token, ctx)
+        return await _answer(client, record.subject, _released(record), ctx)
     except BearerError as exc:
         return bearer_error_response(exc)
 
@@ -118,8 +119,8 @@ def _presented_token(req: TokenRequest, method: str) -> str:
     return token
 
 
-async def _resolve(token: str, ctx: Context) -> tuple[Client, str, frozenset[str]]:
-    """The client, user and scope of a live access token issued to a user."""
+async def _resolve(token: str, ctx: Context) -> tuple[Client, IssuedAccessToken]:
+    """The client and the record of a live access token issued to a user."""
     now = ctx.now()
     if is_jwt(token):
         claims = await verify_access_token_jwt(token, ctx)
@@ -147,16 +148,24 @@ async def _resolve(token: str, ctx: Context) -> tuple[Client, str, frozenset[str
         raise BearerError(
             "insufficient_scope", 403, "the access token was not granted the openid scope"
         )
-    return client, record.subject, record.scope
+    return client, record
+
+
+def _released(record: IssuedAccessToken) -> frozenset[str]:
+    """The claim names this token may see: its scope's, and those asked for one by one
+    (recorded by `issue_access_token` from the grant's `claims` request)."""
+    asked = record.extra.get("claims")
+    individual = frozenset(asked) if isinstance(asked, list) else frozenset()
+    return claims_for_scope(record.scope) | (individual & STANDARD_CLAIMS)
 
 
 async def _answer(
-    client: Client, user_id: str, scope: frozenset[str], ctx: Context
+    client: Client, user_id: str, names: frozenset[str], ctx: Context
 ) -> UserInfoResponse:
     user = await ctx.store.users.get(user_id)
     if user is None:
         raise _invalid_token()
-    body = user_claims(user, claims_for_scope(scope))
+    body = user_claims(user, names)
     body["sub"] = subject_for(client, user_id, ctx.config)  # §5.3.2: always, as in the ID token
     alg = client.oidc.userinfo_signed_response_alg
     if alg is None:

@@ -19,7 +19,9 @@ from ostiary.oauth.authorize import (
     AuthorizationRedirectError,
     AuthorizationRequest,
     approve,
+    describe_claims,
     describe_scopes,
+    is_requested_subject,
     needs_consent,
     parse_authorization_request,
 )
@@ -120,6 +122,7 @@ def consent_page(
             "client_name": req.client.name,
             "username": user.username,
             "scopes": describe_scopes(req.scope, rt.ctx.config),
+            "claims": describe_claims(req),
             "redirect_origin": _origin(req.redirect_uri),
             "csrf_token": csrf.token,
             "pending": seal_pending(
@@ -146,8 +149,11 @@ def must_sign_in(
     req: AuthorizationRequest, session: Session, now: int, config: ServerConfig | None = None
 ) -> bool:
     """OpenID Connect Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh sign-in,
-    and so does an `id_token_hint` naming someone other than the signed-in user."""
+    and so does an `id_token_hint` (or a `sub` in the `claims` parameter, §5.5.1) naming
+    someone other than the signed-in user."""
     if "login" in req.prompt:
+        return True
+    if config is not None and not is_requested_subject(req, session.user_id, config):
         return True
     if (
         req.hinted_subject is not None
@@ -169,6 +175,16 @@ async def continue_authorization(
     after_post: bool,
 ) -> Response:
     """After sign-in: the consent page, or (consent remembered) the redirect with a code."""
+    if not is_requested_subject(req, user.user_id, rt.ctx.config):
+        # Core §5.5.1: never a code for another user than the one the request names
+        location = await approve(req, user.user_id, auth_time=auth_time, ctx=rt.ctx)
+        return render.to_client(
+            rt.pages,
+            location,
+            req.redirect_uri,
+            response_mode=req.response_mode,
+            after_post=after_post,
+        )
     if "consent" in req.prompt or await needs_consent(req, user.user_id, rt.ctx):
         return consent_page(request, rt, req, params, user, auth_time=auth_time)
     location = await approve(req, user.user_id, auth_time=auth_time, ctx=rt.ctx)

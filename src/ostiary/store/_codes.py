@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from ostiary.oauth.claims_request import claims_request_from_json, claims_request_json
 from ostiary.oauth.models import AuthorizationCode, CodeConsumption
 
 from ._database import Database
@@ -59,6 +60,7 @@ class SqlCodeStore:
             "created_at": code.created_at,
             "expires_at": code.expires_at,
             "used_at": None,
+            "claims": None if code.claims is None else claims_request_json(code.claims),
         }
         try:
             await self._db.write(lambda conn: conn.execute(_PUT, values))
@@ -105,4 +107,5 @@ def _code(row: RowMapping) -> AuthorizationCode:
         auth_time=int(row["auth_time"]),
         created_at=int(row["created_at"]),
         expires_at=int(row["expires_at"]),
+        claims=None if row["claims"] is None else claims_request_from_json(row["claims"]),
     )

@@ -28,7 +28,11 @@ class SqlConsentStore:
         insert = db.insert(consents)
         self._put = insert.on_conflict_do_update(
             index_elements=[_k.user_id, _k.client_id],
-            set_={"scope": insert.excluded.scope, "granted_at": insert.excluded.granted_at},
+            set_={
+                "scope": insert.excluded.scope,
+                "granted_at": insert.excluded.granted_at,
+                "claims": insert.excluded.claims,
+            },
         )
 
     async def get(self, user_id: str, client_id: str) -> Consent | None:
@@ -39,12 +43,13 @@ class SqlConsentStore:
         return None if row is None else _consent(row)
 
     async def put(self, consent: Consent) -> None:
-        check_storable(consent.user_id, consent.client_id, more=consent.scope)
+        check_storable(consent.user_id, consent.client_id, more=(*consent.scope, *consent.claims))
         values = {
             "user_id": consent.user_id,
             "client_id": consent.client_id,
             "scope": words_text(consent.scope),
             "granted_at": consent.granted_at,
+            "claims": words_text(consent.claims) if consent.claims else None,
         }
         try:
             await self._db.write(lambda conn: conn.execute(self._put, values))
@@ -71,4 +76,5 @@ def _consent(row: RowMapping) -> Consent:
         client_id=row["client_id"],
         scope=words_set(row["scope"]),
         granted_at=int(row["granted_at"]),
+        claims=words_set(row["claims"]) if row["claims"] else frozenset(),
     )

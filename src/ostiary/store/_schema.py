@@ -107,6 +107,7 @@ authorization_codes = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("used_at", BigInteger),  # set once, by the first redemption
+    Column("claims", JSON),  # the `claims` request parameter (OpenID Connect Core §5.5)
 )
 
 refresh_tokens = Table(
@@ -124,6 +125,7 @@ refresh_tokens = Table(
     Column("state", Text, nullable=False),
     Column("changed_at", BigInteger),  # when it was rotated or revoked
     Column("jkt", Text),  # RFC 9449 §5: the DPoP key a public client's token is bound to
+    Column("claims", JSON),  # the grant's `claims` request parameter, for the whole family
     CheckConstraint("state IN ('live', 'rotated', 'revoked')", name="state"),
 )
 
@@ -168,6 +170,7 @@ consents = Table(
     Column("client_id", Text, _client_fk(), nullable=False, index=True),
     Column("scope", Text, nullable=False),
     Column("granted_at", BigInteger, nullable=False),
+    Column("claims", Text),  # claims approved one by one (space-separated); NULL: none
     PrimaryKeyConstraint("user_id", "client_id"),
 )
 

@@ -23,7 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from ostiary.oauth.models import IssuedAccessToken, RefreshToken, Rotation
+from ostiary.oauth.claims_request import claims_request_from_json, claims_request_json
+from ostiary.oauth.models import ClaimsRequest, IssuedAccessToken, RefreshToken, Rotation
 
 from ._database import Database, FastConnection
 from ._fast import FastStatement
@@ -361,6 +362,7 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
         "jkt": token.jkt,
         "state": "live",
         "changed_at": None,
+        "claims": None if token.claims is None else claims_request_json(token.claims),
     }
 
 
@@ -376,7 +378,12 @@ def _refresh_token(row: Mapping[Any, Any]) -> RefreshToken:
         expires_at=int(row["expires_at"]),
         auth_time=int(row["auth_time"]),
         jkt=row["jkt"],
+        claims=_claims(row["claims"]),
     )
+
+
+def _claims(value: Mapping[str, Any] | None) -> ClaimsRequest | None:
+    return None if value is None else claims_request_from_json(value)
 
 
 def _access_token(row: RowMapping) -> IssuedAccessToken:

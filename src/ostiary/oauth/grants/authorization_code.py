@@ -12,7 +12,7 @@ from typing import Any
 
 from ..context import Context
 from ..errors import InvalidGrant, InvalidRequest
-from ..id_token import is_openid_request, issue_id_token
+from ..id_token import id_token_user_claims, is_openid_request, issue_id_token
 from ..models import AuditEvent, AuthorizationCode, Client
 from ..pkce import verify_code_verifier
 from ..resources import audience_for, narrow_resources, registered_apis, scope_for_apis
@@ -78,6 +78,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
             resources=redeemed.resources,
             auth_time=redeemed.auth_time,
             jkt=refresh_binding(request),
+            claims=redeemed.claims,
         )
         await ctx.store.tokens.add_refresh(refresh)
     body = await issue_tokens(
@@ -91,6 +92,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
         grant_id=redeemed.grant_id,
         refresh_token=refresh_value,
         auth_time=redeemed.auth_time,
+        claims=redeemed.claims,
     )
     if is_openid_request(redeemed.scope):  # OpenID Connect Core §3.1.3.3
         body["id_token"] = await issue_id_token(
@@ -100,6 +102,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
             auth_time=redeemed.auth_time,
             nonce=redeemed.nonce,
             access_token=body["access_token"],
+            claims=await id_token_user_claims(ctx, redeemed.user_id, redeemed.claims),
         )
     return body
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..access_tokens import issue_access_token
+from ..claims_request import userinfo_claims
 from ..context import Context
 from ..errors import UnauthorizedClient
-from ..models import AuditEvent, Client, RefreshToken
+from ..models import AuditEvent, ClaimsRequest, Client, RefreshToken
 from ..scopes import format_scope
+from ..subject import subject_for
 from ..token_hash import hash_token, new_token_value
 from ..token_request import Form
 
@@ -47,6 +49,7 @@ def new_refresh_token(
     resources: Sequence[str],
     auth_time: int = 0,
     jkt: str | None = None,
+    claims: ClaimsRequest | None = None,
 ) -> tuple[str, RefreshToken]:
     """A fresh refresh token value and its stored form (by hash), not yet stored."""
     value = new_token_value()
@@ -62,6 +65,7 @@ def new_refresh_token(
         expires_at=now + ctx.config.refresh_token_ttl,
         auth_time=auth_time,
         jkt=jkt,
+        claims=claims,
     )
     return value, token
 
@@ -84,10 +88,12 @@ async def issue_tokens(
     grant_id: str | None,
     refresh_token: str | None = None,
     auth_time: int = 0,
+    claims: ClaimsRequest | None = None,
 ) -> dict[str, Any]:
     """Mint the access token, audit the issuance and build the RFC 6749 §5.1 response body.
 
-    `refresh_token` is the value of a refresh token the grant has already stored.
+    `refresh_token` is the value of a refresh token the grant has already stored; `claims`
+    the grant's `claims` request, whose UserInfo part the access token carries.
     """
     client = request.client
     access = await issue_access_token(
@@ -99,6 +105,10 @@ async def issue_tokens(
         grant_id=grant_id,
         auth_time=auth_time or None,
         jkt=request.dpop_jkt,
+        # A JWT passes through the client, which can read it: a pairwise client must find
+        # there the subject it knows, never the user id (see docs/security.md).
+        sub=None if user_id is None else subject_for(client, user_id, ctx.config),
+        userinfo_claims=userinfo_claims(claims),
     )
     detail: Mapping[str, Any] = {
         "grant_type": grant_type,

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..context import Context
 from ..errors import InvalidGrant
-from ..id_token import is_openid_request, issue_id_token
+from ..id_token import id_token_user_claims, is_openid_request, issue_id_token
 from ..models import AuditEvent
 from ..resources import audience_for, narrow_resources, registered_apis, scope_for_apis
 from ..scopes import parse_scope, require_subset
@@ -55,6 +55,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         resources=current.resources,
         auth_time=current.auth_time,
         jkt=current.jkt,
+        claims=current.claims,  # OpenID Connect Core §5.5: honoured for the whole grant
     )
     now = ctx.now()
     rotation = await ctx.store.tokens.rotate_refresh(token_hash, replacement, now=now)
@@ -85,6 +86,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         grant_id=current.grant_id,
         refresh_token=value,
         auth_time=current.auth_time,
+        claims=current.claims,
     )
     if current.user_id is not None and is_openid_request(scope):
         # OpenID Connect Core §12.2: a new ID token, same subject and auth_time, no nonce
@@ -94,5 +96,6 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
             user_id=current.user_id,
             auth_time=current.auth_time,
             access_token=body["access_token"],
+            claims=await id_token_user_claims(ctx, current.user_id, current.claims),
         )
     return body
