@@ -14,6 +14,8 @@ from ostiary.oauth.models import (
     Api,
     AuditEvent,
     AuthorizationCode,
+    ClaimRequest,
+    ClaimsRequest,
     Client,
     ClientOidc,
     Consent,
@@ -401,6 +403,23 @@ async def test_code_minimal_fields_round_trip(owners: Store) -> None:
     assert (await owners.codes.consume("code-1", now=NOW)).code == code
 
 
+CLAIMS = ClaimsRequest(
+    userinfo={"email": ClaimRequest(essential=True), "name": ClaimRequest()},
+    id_token={
+        "sub": ClaimRequest(values=("u1",)),
+        "phone_number": ClaimRequest(essential=False, values=("+44 1865 000000", 7, 1.5, True)),
+    },
+)
+
+
+async def test_code_keeps_its_claims_request(owners: Store) -> None:
+    """OpenID Connect Core §5.5: the request travels with the code to the token endpoint."""
+    code = make_code(claims=CLAIMS)
+    await owners.codes.put(code)
+    assert await owners.codes.peek("code-1") == code
+    assert (await owners.codes.consume("code-1", now=NOW)).code == code
+
+
 async def test_code_peek_changes_nothing(owners: Store) -> None:
     await owners.codes.put(make_code())
     assert await owners.codes.peek("code-1") == make_code()
@@ -457,6 +476,18 @@ async def test_rotation_spends_the_old_token_and_stores_the_new(owners: Store) -
     assert rotation.previous == make_refresh()
     assert await owners.tokens.find_refresh("rt-1", now=NOW + 10) is None
     assert await owners.tokens.find_refresh("rt-2", now=NOW + 10) == replacement
+
+
+async def test_refresh_family_keeps_its_claims_request(owners: Store) -> None:
+    """The claims request stays with every token of the family, through rotation."""
+    await owners.tokens.add_refresh(make_refresh(claims=CLAIMS))
+    assert await owners.tokens.peek_refresh("rt-1") == make_refresh(claims=CLAIMS)
+    replacement = make_refresh("rt-2", claims=CLAIMS)
+    rotation = await owners.tokens.rotate_refresh("rt-1", replacement, now=NOW)
+    assert rotation.previous == make_refresh(claims=CLAIMS)
+    assert await owners.tokens.find_refresh("rt-2", now=NOW) == replacement
+    again = await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-3"), now=NOW)
+    assert again.previous == make_refresh(claims=CLAIMS)  # reuse detection reads it too
 
 
 async def test_rotated_token_presented_again_is_reuse(owners: Store) -> None:
@@ -692,6 +723,18 @@ async def test_consent_put_get_replace_revoke(owners: Store) -> None:
     assert await store.consents.revoke("u1", "c1") is True
     assert await store.consents.get("u1", "c1") is None
     assert await store.consents.revoke("u1", "c1") is False
+
+
+async def test_consent_keeps_claims_approved_one_by_one(owners: Store) -> None:
+    plain = Consent(user_id="u1", client_id="c1", scope=frozenset({"openid"}), granted_at=NOW)
+    await owners.consents.put(plain)
+    assert (await owners.consents.get("u1", "c1")) == plain
+    with_claims = dataclasses.replace(plain, claims=frozenset({"email", "phone_number"}))
+    await owners.consents.put(with_claims)
+    assert await owners.consents.get("u1", "c1") == with_claims
+    assert await owners.consents.list_for_user("u1") == [with_claims]
+    await owners.consents.put(plain)  # replaced as a whole
+    assert await owners.consents.get("u1", "c1") == plain
 
 
 async def test_consents_listed_per_user(owners: Store) -> None:
