@@ -1,8 +1,11 @@
 """Token introspection (RFC 7662), for JWT and opaque access tokens and refresh tokens.
 
 Only an authenticated confidential client may ask (§2.1; a public client has nothing to
-authenticate with). Anything not live, including a JWT whose signature still verifies but
-which was revoked or whose grant was revoked, is `{"active": false}` and nothing more (§2.2).
+authenticate with). A token's `sub` reads as the token itself carries it: for a user's token
+issued to a pairwise client, that client's pairwise subject (OpenID Connect Core §8.1), never
+the user id (see docs/security.md). Anything not live, including a JWT whose signature still
+verifies but which was revoked or whose grant was revoked, is `{"active": false}` and nothing
+more (§2.2).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from .errors import InvalidClient, OAuthError
 from .metadata import introspection_endpoint
 from .models import Client
 from .scopes import format_scope
+from .subject import subject_for
 from .token_hash import hash_token
 from .token_request import TokenRequest, TokenResponse, error_response, json_response, parse_form
 
@@ -82,11 +86,18 @@ async def _introspect_opaque(token_hash: str, ctx: Context) -> dict[str, Any] | 
         record.token_id, record.grant_id
     ):
         return dict(INACTIVE)
+    owner = await ctx.store.clients.get(record.client_id)
+    if owner is None:
+        return dict(INACTIVE)
+    # a grant's token is a user's; client_credentials tokens (no grant) name the client
+    subject = record.subject
+    if record.grant_id is not None:
+        subject = subject_for(owner, record.subject, ctx.config)
     body: dict[str, Any] = {
         "active": True,
         "token_type": "Bearer",
         "client_id": record.client_id,
-        "sub": record.subject,
+        "sub": subject,
         "aud": record.audience[0] if len(record.audience) == 1 else list(record.audience),
         "iss": ctx.config.issuer,
         "exp": record.expires_at,
@@ -121,7 +132,7 @@ async def _introspect_refresh(
         "iat": found.created_at,
     }
     if found.user_id is not None:
-        body["sub"] = found.user_id
+        body["sub"] = subject_for(client, found.user_id, ctx.config)
     if found.scope:
         body["scope"] = format_scope(found.scope)
     return body
