@@ -2,7 +2,8 @@
 against a real `ostiary serve`. Sign in at one client through the login and consent pages,
 get an ID token with the nonce, sign in at a second client without the password (SSO), be
 asked again for `prompt=login`, and sign out with RP-initiated logout; a foreign
-post_logout_redirect_uri is refused and leaves the session."""
+post_logout_redirect_uri is refused and leaves the session. `prompt=select_account` shows
+the account chooser: continue as the signed-in person, or sign in as another."""
 
 from __future__ import annotations
 
@@ -172,3 +173,42 @@ def test_sign_in_sso_prompt_login_and_logout_in_chromium(
     assert callback.wait_for(state).path == "/bye"
     page.goto(Flow(server, first, callback.redirect_uri).url)
     assert shows_login(page)
+
+
+def test_select_account_continues_or_switches_in_chromium(
+    page: Page, server: OstiaryServer, callback: CallbackServer, person: Person, seeded: Any
+) -> None:
+    other = seeded.fresh_person()
+    client = oidc_client(server, callback, "OIDC Photos")
+    first = Flow(server, client, callback.redirect_uri)
+    page.goto(first.url)
+    log_in(page, person)
+    allow(page)
+    claims = id_token(server, first, callback)
+
+    # signed in: the chooser names the person; "Continue as" needs no password, no consent
+    chosen = Flow(server, client, callback.redirect_uri)
+    response = page.goto(chosen.url + "&prompt=select_account")
+    assert response is not None and response.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    body = page.inner_text("body")
+    assert "Choose an account" in body and f"Continue as {person.username}" in body
+    assert not shows_login(page)
+    with page.expect_navigation():
+        page.click('button[name="decision"][value="continue"]')
+    assert id_token(server, chosen, callback)["sub"] == claims["sub"]
+
+    # "Use another account": the login page; the other person signs in and consents
+    switched = Flow(server, client, callback.redirect_uri)
+    page.goto(switched.url + "&prompt=select_account")
+    with page.expect_navigation():
+        page.click('button[name="decision"][value="switch"]')
+    assert shows_login(page)
+    log_in(page, other)
+    allow(page)
+    assert id_token(server, switched, callback)["sub"] != claims["sub"]
+
+    # prompt=none cannot be combined with select_account: invalid_request to the client
+    silent = Flow(server, client, callback.redirect_uri)
+    page.goto(silent.url + "&" + urlencode({"prompt": "none select_account"}))
+    assert callback.wait_for(silent.state).one("error") == "invalid_request"

@@ -61,6 +61,7 @@ from .routes_metadata import jwks, metadata, openid_provider_metadata
 from .routes_operations import health, openapi
 from .routes_operations import metrics as metrics_endpoint
 from .routes_registration import manage_client, register_client
+from .routes_select_account import select_account
 from .routes_token import introspect, revoke, token
 from .routes_userinfo import userinfo
 from .runtime import Runtime
@@ -132,6 +133,7 @@ def create_app(
         Route(AUTHORIZATION_PATH, authorize, methods=["GET", "POST"]),
         Route("/login", login_page_or_form, methods=["GET", "POST"]),
         Route("/consent", consent, methods=["POST"]),
+        Route("/select-account", select_account, methods=["POST"]),
         Route(TOKEN_PATH, token, methods=["POST"]),
         Route(REVOCATION_PATH, revoke, methods=["POST"]),
         Route(INTROSPECTION_PATH, introspect, methods=["POST"]),

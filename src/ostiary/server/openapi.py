@@ -555,6 +555,16 @@ def openapi_document(issuer: str) -> Document:
                     "pending": _string("the sealed authorization request"),
                 },
             ),
+            "/select-account": _page_form(
+                "select_account",
+                "Continue as the signed-in person, or use another account (the form of the "
+                "account chooser, prompt=select_account)",
+                {
+                    "decision": _string("`continue` or `switch`"),
+                    "csrf_token": _string("the form's CSRF token"),
+                    "pending": _string("the sealed authorization request"),
+                },
+            ),
             TOKEN_PATH: _back_channel(
                 "token",
                 "Token endpoint (RFC 6749 §3.2)",

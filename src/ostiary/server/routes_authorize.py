@@ -39,26 +39,34 @@ PENDING_PURPOSE: Final = "pending authorization"
 PENDING_TTL: Final = 15 * 60  # time to type a password and read a consent page
 
 
-def seal_pending(rt: Runtime, params: Params, *, shown_to: Session | None = None) -> str:
+def seal_pending(
+    rt: Runtime, params: Params, *, shown_to: Session | None = None, page: str = "consent"
+) -> str:
     data: dict[str, Any] = {"params": params}
     if shown_to is not None:
         # The consent page's copy names the sign-in it was shown to: a copy sealed on the
         # login page (prompt=login, max_age) cannot be posted to /consent to skip the
-        # password the client asked for (OpenID Connect Core §3.1.2.1).
-        data["shown_to"] = [shown_to.user_id, shown_to.auth_time]
+        # password the client asked for (OpenID Connect Core §3.1.2.1). The account
+        # chooser's copy names its page too, so it cannot stand in for a consent page's.
+        data["shown_to"] = _shown_to(shown_to, page)
     return rt.signer.sign(PENDING_PURPOSE, data, now=rt.now(), ttl=PENDING_TTL)
 
 
+def _shown_to(session: Session, page: str) -> list[Any]:
+    seen: list[Any] = [session.user_id, session.auth_time]
+    return seen if page == "consent" else [*seen, page]
+
+
 def open_pending(
-    rt: Runtime, value: str | None, *, shown_to: Session | None = None
+    rt: Runtime, value: str | None, *, shown_to: Session | None = None, page: str = "consent"
 ) -> Params | None:
     """The parameters sealed in `value`; None when missing, forged or expired, or (with
-    `shown_to`) not sealed on a consent page shown to that sign-in."""
+    `shown_to`) not sealed on `page` shown to that sign-in."""
     data = rt.signer.verify(PENDING_PURPOSE, value, now=rt.now())
     params = None if data is None else data.get("params")
     if not isinstance(params, dict) or data is None:
         return None
-    if shown_to is not None and data.get("shown_to") != [shown_to.user_id, shown_to.auth_time]:
+    if shown_to is not None and data.get("shown_to") != _shown_to(shown_to, page):
         return None
     for name, values in params.items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -133,6 +141,41 @@ def consent_page(
     )
     csrf.set_cookie(response, rt.cookies)
     return response
+
+
+ACCOUNT_PAGE: Final = "select_account"
+
+
+def account_page(
+    request: Request,
+    rt: Runtime,
+    req: AuthorizationRequest,
+    params: Params,
+    user: User,
+    *,
+    auth_time: int,
+) -> Response:
+    """`prompt=select_account` (OpenID Connect Core §3.1.2.1): continue as the signed-in
+    person, or sign in with another account."""
+    csrf = rt.csrf.issue(request, account_purpose(user))
+    shown_to = Session(user_id=user.user_id, auth_time=auth_time)
+    response = rt.pages.render(
+        "select_account.html",
+        {
+            "title": "Choose an account",
+            "client_name": req.client.name,
+            "username": user.username,
+            "csrf_token": csrf.token,
+            "pending": seal_pending(rt, params, shown_to=shown_to, page=ACCOUNT_PAGE),
+        },
+        form_targets=[req.redirect_uri],
+    )
+    csrf.set_cookie(response, rt.cookies)
+    return response
+
+
+def account_purpose(user: User) -> str:
+    return f"select_account|{user.user_id}"
 
 
 def consent_purpose(user: User) -> str:
@@ -212,6 +255,8 @@ async def authorize(request: Request) -> Response:
     if signed_in is None or must_sign_in(req, signed_in[0], rt.now(), rt.ctx.config):
         return login_page(request, rt, req, params)
     session, user = signed_in
+    if "select_account" in req.prompt:
+        return account_page(request, rt, req, params, user, auth_time=session.auth_time)
     return await continue_authorization(
         request, rt, req, params, user, auth_time=session.auth_time, after_post=after_post
     )
