@@ -45,6 +45,7 @@ from ostiary.store import migrate, open_store
 
 from . import metrics, render
 from .body_limit import BodyLimit
+from .cors import CLIENT_METHODS, PUBLIC_PATHS, ClientOrigins
 from .csrf import CsrfProtection
 from .key_secret import derive_key, load_key_secret, with_derived_keys
 from .keyring import DbKeyRing, ensure_signing_keys, server_algorithms
@@ -57,7 +58,7 @@ from .routes_authorize import authorize
 from .routes_consent import consent
 from .routes_login import login_page_or_form
 from .routes_logout import logout
-from .routes_metadata import jwks, metadata, openid_provider_metadata
+from .routes_metadata import cors_preflight, jwks, metadata, openid_provider_metadata
 from .routes_operations import health, openapi
 from .routes_operations import metrics as metrics_endpoint
 from .routes_registration import manage_client, register_client
@@ -148,6 +149,11 @@ def create_app(
         Route(HEALTH_PATH, health, methods=["GET"]),
         Route(OPENAPI_PATH, openapi, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        # CORS preflights (cors.py): discovery for anyone, the rest for registered clients
+        *(
+            Route(path, cors_preflight, methods=["OPTIONS"])
+            for path in sorted(PUBLIC_PATHS | CLIENT_METHODS.keys())
+        ),
     ]
     return _App(
         back_channel,
@@ -254,6 +260,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             csrf=CsrfProtection(secret, cookies, issuer=config.issuer),
             pages=options.pages,
             throttle=LoginThrottle(store=throttle, config=config),
+            origins=ClientOrigins(store.clients),
         )
         yield
 

@@ -25,6 +25,7 @@ from ostiary.oauth.metadata import (
     TOKEN_PATH,
     USERINFO_PATH,
 )
+from ostiary.server.cors import CLIENT_METHODS, PUBLIC_PATHS
 
 OPENAPI_PATH: Final = "/openapi.json"
 METRICS_PATH: Final = "/metrics"
@@ -511,6 +512,23 @@ def _logout(method: str) -> dict[str, Any]:
     return operation
 
 
+def _preflight(path: str) -> dict[str, Any]:
+    name = path.strip("/").replace("/", "_").replace(".", "_").replace("-", "_")
+    public = path in PUBLIC_PATHS
+    return {
+        "operationId": f"cors_preflight_{name}",
+        "summary": "CORS preflight: "
+        + ("any origin may read (no credentials)" if public else "registered clients' origins"),
+        "responses": {
+            "204": {
+                "description": "the allowed methods; CORS headers only for an allowed origin",
+                "headers": {"Allow": {"required": True, "schema": {"type": "string"}}},
+            },
+            **_JSON_REFUSALS,
+        },
+    }
+
+
 def _get(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"operationId": operation_id, "summary": summary, "responses": responses}}
 
@@ -518,7 +536,7 @@ def _get(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str
 def openapi_document(issuer: str) -> Document:
     """The description of this server's endpoints, with `issuer` as its one server URL."""
     metadata = _json(_ref("Metadata"), "the authorization server's metadata")
-    return {
+    document: Document = {
         "openapi": "3.1.0",
         "info": {
             "title": "Ostiary authorization server",
@@ -677,3 +695,6 @@ def openapi_document(issuer: str) -> Document:
             },
         },
     }
+    for path in sorted(PUBLIC_PATHS | CLIENT_METHODS.keys()):
+        document["paths"][path]["options"] = _preflight(path)
+    return document

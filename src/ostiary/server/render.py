@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -59,12 +60,14 @@ def json_error(error: OAuthError, *, status: int | None = None) -> Response:
     return JSONResponse(shaped.body, status_code=status or shaped.status, headers=headers)
 
 
-def json_body(body: dict[str, Any], *, cache: str = "no-store") -> Response:
+def json_body(
+    body: dict[str, Any], *, cache: str = "no-store", headers: Mapping[str, str] | None = None
+) -> Response:
     """A successful JSON document (metadata, JWKS, introspection)."""
-    headers = {"Cache-Control": cache}
+    all_headers = {"Cache-Control": cache, **(headers or {})}
     if cache == "no-store":
-        headers["Pragma"] = "no-cache"
-    return JSONResponse(body, headers=headers)
+        all_headers["Pragma"] = "no-cache"
+    return JSONResponse(body, headers=all_headers)
 
 
 def error_page(pages: Pages, error: OAuthError, *, status: int | None = None) -> Response:

@@ -15,6 +15,7 @@ from ostiary.oauth.metadata import (
 )
 
 from . import render
+from .cors import PUBLIC_HEADERS, preflight
 from .runtime import runtime
 
 # Short enough that a newly published key reaches verifiers well inside the rotation
@@ -24,14 +25,22 @@ METADATA_CACHE: Final = "public, max-age=300"
 
 async def metadata(request: Request) -> Response:
     rt = runtime(request)
-    return render.json_body(authorization_server_metadata(rt.ctx.config), cache=METADATA_CACHE)
+    document = authorization_server_metadata(rt.ctx.config)
+    return render.json_body(document, cache=METADATA_CACHE, headers=PUBLIC_HEADERS)
 
 
 async def openid_provider_metadata(request: Request) -> Response:
     rt = runtime(request)
-    return render.json_body(openid_configuration(rt.ctx.config), cache=METADATA_CACHE)
+    document = openid_configuration(rt.ctx.config)
+    return render.json_body(document, cache=METADATA_CACHE, headers=PUBLIC_HEADERS)
 
 
 async def jwks(request: Request) -> Response:
     rt = runtime(request)
-    return render.json_body(await jwks_document(rt.ctx), cache=METADATA_CACHE)
+    document = await jwks_document(rt.ctx)
+    return render.json_body(document, cache=METADATA_CACHE, headers=PUBLIC_HEADERS)
+
+
+async def cors_preflight(request: Request) -> Response:
+    """`OPTIONS` on the discovery, JWKS, token, revocation and UserInfo paths (cors.py)."""
+    return await preflight(request, runtime(request).origins)

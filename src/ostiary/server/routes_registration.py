@@ -35,7 +35,10 @@ async def _answer(request: Request, client_id: str | None) -> Response:
         body=await request.body() if request.method in ("POST", "PUT") else b"",
         address=client_address(request),
     )
-    return _render(await handle_registration_request(req, rt.ctx))
+    response = await handle_registration_request(req, rt.ctx)
+    if response.status < 300 and request.method != "GET":
+        rt.origins.forget()  # a client's redirect URIs changed: CORS reads them again
+    return _render(response)
 
 
 def _render(response: RegistrationResponse) -> Response:

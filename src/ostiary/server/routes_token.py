@@ -29,6 +29,7 @@ from ostiary.oauth.token_request import error_response
 
 from . import metrics
 from .body_limit import read_body
+from .cors import client_headers
 from .forms import Params, is_form_content_type, parse_urlencoded
 from .runtime import Runtime
 from .security_headers import default_headers
@@ -46,19 +47,25 @@ _DESCRIPTIONS: Final = {
 class BackChannelEndpoint:
     """One back-channel endpoint as an ASGI app: POST, form body in, JSON out.
 
-    `path` labels its metrics; `counts_tokens` counts each success by its grant type."""
+    `path` labels its metrics; `counts_tokens` counts each success by its grant type; `cors`
+    lets registered clients' pages read the answer (cors.py)."""
 
-    def __init__(self, handler: Handler, path: str, *, counts_tokens: bool = False) -> None:
+    def __init__(
+        self, handler: Handler, path: str, *, counts_tokens: bool = False, cors: bool = False
+    ) -> None:
         self.handler = handler
         self.path = path
         self.counts_tokens = counts_tokens
+        self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         rt: Runtime = scope["app"].state.runtime
         request: TokenRequest | None = None
+        origins: list[str] = []
+        cors: dict[str, str] | None = None
         try:
-            request = await _token_request(scope, receive, rt.settings.max_request_size)
+            request = await _token_request(scope, receive, rt.settings.max_request_size, origins)
             if request is None:
                 return  # the client went away before its body arrived
             response = await self.handler(request, rt.ctx)
@@ -69,7 +76,9 @@ class BackChannelEndpoint:
         except Exception:  # the last resort, as the app's own handler for every other route
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             response = _error(_ServerError("the server could not complete the request"))
-        await _send(send, response, default_headers(hsts=rt.hsts))
+        if origins and self.cors:  # only a cross-origin request pays for the lookup
+            cors = await _cors(rt, origins)
+        await _send(send, response, default_headers(hsts=rt.hsts), cors)
         if response.status >= 400:
             metrics.count_oauth_error(str(response.body.get("error", "")))
         elif self.counts_tokens and request is not None:
@@ -78,9 +87,20 @@ class BackChannelEndpoint:
         metrics.observe(self.path, response.status, time.perf_counter() - started)
 
 
-token = BackChannelEndpoint(handle_token_request, TOKEN_PATH, counts_tokens=True)
-revoke = BackChannelEndpoint(handle_revocation_request, REVOCATION_PATH)
+token = BackChannelEndpoint(handle_token_request, TOKEN_PATH, counts_tokens=True, cors=True)
+revoke = BackChannelEndpoint(handle_revocation_request, REVOCATION_PATH, cors=True)
+# no CORS: introspection is for resource servers with a client secret, never for a browser
 introspect = BackChannelEndpoint(handle_introspection_request, INTROSPECTION_PATH)
+
+
+async def _cors(rt: Runtime, origins: list[str]) -> dict[str, str]:
+    """CORS headers for the answer, errors included, so a client's page can read why."""
+    try:
+        allowed = len(origins) == 1 and await rt.origins.allows(origins[0])
+    except Exception:  # the answer is made already: unreadable to the page, never lost
+        log.exception("could not read the registered origins")
+        allowed = False
+    return client_headers(origins[0]) if allowed else {"Vary": "Origin"}
 
 
 class _Refused(Exception):
@@ -88,8 +108,11 @@ class _Refused(Exception):
         self.status = status
 
 
-async def _token_request(scope: Scope, receive: Receive, max_size: int) -> TokenRequest | None:
-    """The request as the core reads it; `InvalidRequest` for what cannot be a form at all."""
+async def _token_request(
+    scope: Scope, receive: Receive, max_size: int, origins: list[str]
+) -> TokenRequest | None:
+    """The request as the core reads it; `InvalidRequest` for what cannot be a form at all.
+    Its `Origin` headers are added to `origins`."""
     authorization: list[str] = []
     content_type: list[str] = []
     dpop: list[str] = []
@@ -100,6 +123,8 @@ async def _token_request(scope: Scope, receive: Receive, max_size: int) -> Token
             content_type.append(value.decode("latin-1"))
         elif name == b"dpop":
             dpop.append(value.decode("latin-1"))
+        elif name == b"origin":
+            origins.append(value.decode("latin-1"))
     body = await read_body(scope, receive, max_size)
     if isinstance(body, int):
         raise _Refused(body)
@@ -131,7 +156,10 @@ def _error(error: OAuthError, *, status: int | None = None) -> TokenResponse:
 
 
 async def _send(
-    send: Send, response: TokenResponse, secure_headers: tuple[tuple[bytes, bytes], ...]
+    send: Send,
+    response: TokenResponse,
+    secure_headers: tuple[tuple[bytes, bytes], ...],
+    cors: dict[str, str] | None = None,
 ) -> None:
     body = orjson.dumps(response.body)
     headers = [
@@ -142,6 +170,11 @@ async def _send(
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in response.headers.items()
     )
+    if cors:
+        headers.extend(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in cors.items()
+        )
     own = {name for name, _ in headers}
     headers.extend(header for header in secure_headers if header[0] not in own)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})

@@ -15,11 +15,19 @@ from ostiary.oauth.userinfo import (
     invalid_request,
 )
 
+from .cors import client_cors
 from .forms import Params, is_form, parse_urlencoded
 from .runtime import client_address, runtime
 
 
 async def userinfo(request: Request) -> Response:
+    response = await _userinfo(request)
+    # a registered single-page app may read the answer, errors included (cors.py)
+    response.headers.update(await client_cors(request, runtime(request).origins))
+    return response
+
+
+async def _userinfo(request: Request) -> Response:
     rt = runtime(request)
     authorization = request.headers.getlist("authorization")
     content_type = request.headers.getlist("content-type")

@@ -13,6 +13,7 @@ from ostiary.oauth.context import Context
 from ostiary.oauth.models import LoginSession, User
 from ostiary.oauth.token_hash import hash_token, new_token_value
 
+from .cors import ClientOrigins
 from .csrf import CsrfProtection
 from .keyring import DbKeyRing
 from .pages import Pages
@@ -34,6 +35,7 @@ class Runtime:
     csrf: CsrfProtection
     pages: Pages
     throttle: LoginThrottle
+    origins: ClientOrigins  # CORS: the origins of registered clients' redirect URIs
 
     def now(self) -> int:
         return self.ctx.now()
