@@ -1,6 +1,6 @@
 """Node's `openid-client` (a strict, certified OpenID Connect relying party) against a real
 `ostiary serve`: discovery, dynamic registration, the code flow with PKCE and nonce, ID token
-validation, UserInfo, refresh and RP-initiated logout.
+validation, UserInfo, refresh, RP-initiated logout, and the `claims` request parameter.
 
 Each step is one `node openid_client/client.mjs` run (JSON in, JSON out) that starts from
 discovery. openid-client checks the issuer, `state` and `iss` on the authorization response,
@@ -200,3 +200,39 @@ def test_registration_without_an_initial_access_token_is_refused(
     )
     assert not refused["ok"]
     assert refused["status"] == 401, refused
+
+
+def test_openid_client_asks_for_single_claims_with_the_claims_parameter(
+    node: str, server: OstiaryServer, callback: CallbackServer, person: Person
+) -> None:
+    """OpenID Connect Core §5.5 through openid-client: with only `openid` asked for, the
+    claims named in `claims` reach the ID token it validates, UserInfo it checks the `sub`
+    of, and the ID token of a refresh."""
+    set_claims = server.ostiary(
+        *("users", "set", "--username", person.username),
+        *("--claim", "name=Grace Hopper", "--claim", "email=grace@example.com"),
+    )
+    assert set_claims.returncode == 0, set_claims.stderr
+    rp = RelyingParty(node, server, registered(node, server, callback))
+    asked = {"id_token": {"email": {"essential": True}}, "userinfo": {"name": None}}
+    started = rp.ok(
+        "authorize",
+        redirect_uri=callback.redirect_uri,
+        scope="openid",
+        extra={"claims": json.dumps(asked)},
+    )
+    callback_url = sign_in(server, started["authorization_url"], callback.redirect_uri, person)
+    redeemed = rp.ok(
+        "redeem",
+        callback_url=callback_url,
+        code_verifier=started["code_verifier"],
+        nonce=started["nonce"],
+        state=started["state"],
+    )
+    tokens, id_claims = redeemed["tokens"], redeemed["claims"]
+    assert id_claims["email"] == "grace@example.com" and "name" not in id_claims
+    assert "scope" not in tokens or tokens["scope"] == "openid"
+    userinfo = rp.ok("userinfo", access_token=tokens["access_token"], sub=id_claims["sub"])
+    assert userinfo["userinfo"] == {"sub": id_claims["sub"], "name": "Grace Hopper"}
+    refreshed = rp.ok("refresh", refresh_token=tokens["refresh_token"])
+    assert refreshed["claims"]["email"] == "grace@example.com"
