@@ -54,13 +54,20 @@ def issue(
     *,
     scope: frozenset[str] | None = frozenset({"openid", "read"}),
     granted_at: int = NOW,
+    claims: frozenset[str] = frozenset(),
 ) -> None:
     """A remembered consent (unless `scope=None`), one refresh and one access token of a grant."""
 
     async def put(store: Store) -> None:
         if scope is not None:
             await store.consents.put(
-                Consent(user_id=user_id, client_id=client_id, scope=scope, granted_at=granted_at)
+                Consent(
+                    user_id=user_id,
+                    client_id=client_id,
+                    scope=scope,
+                    granted_at=granted_at,
+                    claims=claims,
+                )
             )
         await store.tokens.add_refresh(
             RefreshToken(
@@ -123,12 +130,32 @@ def test_consents_listed_with_scopes_and_dates(ostiary: Run, database_url: str) 
     notes = create_client(ostiary, "Notes")
     photos = create_client(ostiary, "Photos")
     issue(database_url, alice, notes, "g1", scope=frozenset({"read", "openid"}))
-    issue(database_url, alice, photos, "g2", scope=frozenset(), granted_at=NOW + 60)
+    issue(
+        database_url,
+        alice,
+        photos,
+        "g2",
+        scope=frozenset(),
+        granted_at=NOW + 60,
+        claims=frozenset({"phone_number", "email"}),
+    )
 
     listed = json.loads(ostiary("users", "consents", "--username", "alice", "--json").out)
     expected: list[dict[str, Any]] = [
-        {"client_id": notes, "client_name": "Notes", "scope": "openid read", "granted_at": NOW},
-        {"client_id": photos, "client_name": "Photos", "scope": "", "granted_at": NOW + 60},
+        {
+            "client_id": notes,
+            "client_name": "Notes",
+            "scope": "openid read",
+            "claims": "",
+            "granted_at": NOW,
+        },
+        {
+            "client_id": photos,
+            "client_name": "Photos",
+            "scope": "",
+            "claims": "email phone_number",
+            "granted_at": NOW + 60,
+        },
     ]
     assert listed == sorted(expected, key=lambda c: str(c["client_id"]))
 
@@ -139,7 +166,7 @@ def test_consents_listed_with_scopes_and_dates(ostiary: Run, database_url: str) 
     notes_line = next(line for line in lines if line.startswith(notes))
     assert notes_line.split() == [notes, "2027-01-15", "08:00", "UTC", "openid", "read", "(Notes)"]
     photos_line = next(line for line in lines if line.startswith(photos))
-    assert "2027-01-15 08:01 UTC  (no scope)  (Photos)" in photos_line
+    assert "2027-01-15 08:01 UTC  (no scope)  claims: email phone_number  (Photos)" in photos_line
 
 
 def test_no_consents_yet(ostiary: Run, database_url: str) -> None:

@@ -218,6 +218,8 @@ def list_consents(args: argparse.Namespace) -> int:
     width = max(len(consent.client_id) for consent, _ in consents)
     for consent, name in consents:
         scope = " ".join(sorted(consent.scope)) or "(no scope)"
+        if consent.claims:  # approved one by one (the claims request parameter)
+            scope += "  claims: " + " ".join(sorted(consent.claims))
         shown = f"{consent.client_id:<{width}}  {_date(consent.granted_at)}  {scope}"
         print(printable(shown if name is None else f"{shown}  ({name})"))
     return 0
@@ -228,6 +230,7 @@ def _describe_consent(consent: Consent, client_name: str | None) -> dict[str, An
         "client_id": consent.client_id,
         "client_name": client_name,
         "scope": " ".join(sorted(consent.scope)),
+        "claims": " ".join(sorted(consent.claims)),
         "granted_at": consent.granted_at,
     }
 
