@@ -410,8 +410,7 @@ async def approve(
     granted = req.scope if scope is None else req.scope & scope
     client_id = req.client.client_id
     if not is_requested_subject(req, user_id, ctx.config):
-        refused = AccessDenied("the signed-in user is not the one the claims parameter names")
-        return error_redirect(req.redirect_uri, refused, req.state, req.issuer)
+        return other_subject(req)
     claims = individual_claims(req.claims)
     if remember:
         await record_consent(user_id, client_id, granted, ctx=ctx, claims=claims)
@@ -455,6 +454,13 @@ async def approve(
     )
     # RFC 6749 §4.1.2 code and state; RFC 9207 §2 iss.
     return _with_query(req.redirect_uri, {"code": value, "state": req.state, "iss": req.issuer})
+
+
+def other_subject(req: AuthorizationRequest) -> str:
+    """The redirect URL refusing a request whose `claims` parameter names another user than
+    the one signed in (OpenID Connect Core §5.5.1: no tokens for a different user)."""
+    refused = AccessDenied("the signed-in user is not the one the claims parameter names")
+    return error_redirect(req.redirect_uri, refused, req.state, req.issuer)
 
 
 def deny(req: AuthorizationRequest) -> str:

@@ -23,6 +23,7 @@ from ostiary.oauth.authorize import (
     describe_scopes,
     is_requested_subject,
     needs_consent,
+    other_subject,
     parse_authorization_request,
 )
 from ostiary.oauth.config import ServerConfig
@@ -220,10 +221,9 @@ async def continue_authorization(
     """After sign-in: the consent page, or (consent remembered) the redirect with a code."""
     if not is_requested_subject(req, user.user_id, rt.ctx.config):
         # Core §5.5.1: never a code for another user than the one the request names
-        location = await approve(req, user.user_id, auth_time=auth_time, ctx=rt.ctx)
         return render.to_client(
             rt.pages,
-            location,
+            other_subject(req),
             req.redirect_uri,
             response_mode=req.response_mode,
             after_post=after_post,
