@@ -19,6 +19,7 @@ from ostiary.oauth.models import (
     Client,
     ClientOidc,
     Consent,
+    Issuance,
     IssuedAccessToken,
     LoginSession,
     RefreshToken,
@@ -549,6 +550,83 @@ async def test_refresh_rotated_once_under_a_race(owners: Store) -> None:
         if await owners.tokens.find_refresh(f"next-{i}", now=NOW) is not None
     ]
     assert live == [winner]
+
+
+def make_issuance(token_id: str | None = "jti-new") -> Issuance:  # noqa: S107
+    access = None if token_id is None else make_access(token_id, issued_at=NOW + 10)
+    event = AuditEvent(
+        event="token.issued",
+        at=NOW + 10,
+        client_id="c1",
+        user_id="u1",
+        grant_id="g1",
+        address="198.51.100.7",
+        detail={"grant_type": "refresh_token", "scope": "read"},
+    )
+    return Issuance(access=access, event=event)
+
+
+@pytest.mark.parametrize("token_id", ["jti-new", None], ids=["access-recorded", "audit-only"])
+async def test_rotation_records_its_issuance_with_it(owners: Store, token_id: str | None) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    issuance = make_issuance(token_id)
+    rotation = await owners.tokens.rotate_refresh(
+        "rt-1", make_refresh("rt-2"), now=NOW + 10, issuance=issuance
+    )
+    assert rotation.status == "rotated"
+    if token_id is not None:
+        assert await owners.tokens.find_access(token_id) == issuance.access
+    assert await owners.audit.tail(1) == [issuance.event]
+
+
+@pytest.mark.parametrize("state", ["rotated", "revoked", "expired", "unknown"])
+async def test_rotation_that_fails_records_no_issuance(owners: Store, state: str) -> None:
+    await owners.tokens.add_refresh(
+        make_refresh(expires_at=NOW if state == "expired" else NOW + 3600)
+    )
+    if state == "rotated":
+        await owners.tokens.rotate_refresh("rt-1", make_refresh("rt-2"), now=NOW)
+    elif state == "revoked":
+        await owners.tokens.revoke_refresh("rt-1", now=NOW)
+    before = await owners.audit.tail()
+    presented = "nope" if state == "unknown" else "rt-1"
+    rotation = await owners.tokens.rotate_refresh(
+        presented, make_refresh("rt-3"), now=NOW + 10, issuance=make_issuance()
+    )
+    assert rotation.status != "rotated"
+    assert await owners.tokens.find_access("jti-new") is None
+    assert await owners.tokens.peek_refresh("rt-3") is None
+    assert await owners.audit.tail() == before
+
+
+async def test_rotation_whose_issuance_cannot_be_stored_changes_nothing(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    await owners.tokens.add_access(make_access("jti-taken"))
+    before = await owners.audit.tail()
+    with pytest.raises(ValueError, match="exists"):
+        await owners.tokens.rotate_refresh(
+            "rt-1", make_refresh("rt-2"), now=NOW + 10, issuance=make_issuance("jti-taken")
+        )
+    # one unit: the claim and the replacement went back with the failed record
+    assert await owners.tokens.find_refresh("rt-1", now=NOW + 10) == make_refresh()
+    assert await owners.tokens.peek_refresh("rt-2") is None
+    assert await owners.audit.tail() == before
+
+
+async def test_racing_rotations_record_one_issuance(owners: Store) -> None:
+    await owners.tokens.add_refresh(make_refresh())
+    results = await asyncio.gather(
+        *(
+            owners.tokens.rotate_refresh(
+                "rt-1", make_refresh(f"next-{i}"), now=NOW, issuance=make_issuance(f"jti-{i}")
+            )
+            for i in range(RACERS)
+        )
+    )
+    winner = [r.status for r in results].index("rotated")
+    recorded = [i for i in range(RACERS) if await owners.tokens.find_access(f"jti-{i}")]
+    assert recorded == [winner]
+    assert [e.event for e in await owners.audit.tail()] == ["token.issued"]
 
 
 async def test_refresh_peek_sees_every_state(owners: Store) -> None:

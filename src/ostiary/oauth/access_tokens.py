@@ -38,6 +38,7 @@ class AccessToken:
     audience: tuple[str, ...]
     issued_at: int
     expires_at: int
+    record: IssuedAccessToken | None = None  # what the server must store to find it again
 
     @property
     def expires_in(self) -> int:
@@ -63,6 +64,38 @@ async def issue_access_token(
     recorded. `sub`, when given, is what the JWT says instead (a pairwise subject, see
     `subject.py`). `userinfo_claims` are claims the `claims` parameter asked UserInfo for.
     """
+    access = await mint_access_token(
+        ctx,
+        client=client,
+        subject=subject,
+        scope=scope,
+        audience=audience,
+        grant_id=grant_id,
+        auth_time=auth_time,
+        jkt=jkt,
+        sub=sub,
+        userinfo_claims=userinfo_claims,
+    )
+    if access.record is not None:
+        await ctx.store.tokens.add_access(access.record)
+    return access
+
+
+async def mint_access_token(
+    ctx: Context,
+    *,
+    client: Client,
+    subject: str,
+    scope: frozenset[str],
+    audience: Sequence[str],
+    grant_id: str | None,
+    auth_time: int | None = None,
+    jkt: str | None = None,
+    sub: str | None = None,
+    userinfo_claims: frozenset[str] = frozenset(),
+) -> AccessToken:
+    """`issue_access_token` storing nothing: the caller writes `record` (when there is one)
+    in one unit of work with the rest of its grant."""
     now = ctx.now()
     expires_at = now + ctx.config.access_token_ttl
     aud = tuple(audience)
@@ -74,20 +107,19 @@ async def issue_access_token(
         value = await _sign(
             ctx, client, sub or subject, scope, aud, now, expires_at, token_id, auth_time, jkt
         )
+    record = None
     if client.token_format == "opaque" or grant_id is not None:
-        await ctx.store.tokens.add_access(
-            IssuedAccessToken(
-                token_id=token_id,
-                format=client.token_format,
-                client_id=client.client_id,
-                grant_id=grant_id,
-                subject=subject,
-                scope=scope,
-                audience=aud,
-                issued_at=now,
-                expires_at=expires_at,
-                extra=_extra(auth_time, jkt, userinfo_claims),
-            )
+        record = IssuedAccessToken(
+            token_id=token_id,
+            format=client.token_format,
+            client_id=client.client_id,
+            grant_id=grant_id,
+            subject=subject,
+            scope=scope,
+            audience=aud,
+            issued_at=now,
+            expires_at=expires_at,
+            extra=_extra(auth_time, jkt, userinfo_claims),
         )
     return AccessToken(
         value=value,
@@ -97,6 +129,7 @@ async def issue_access_token(
         audience=aud,
         issued_at=now,
         expires_at=expires_at,
+        record=record,
     )
 
 

@@ -15,6 +15,7 @@ from .models import (
     Client,
     CodeConsumption,
     Consent,
+    Issuance,
     IssuedAccessToken,
     LoginSession,
     RefreshToken,
@@ -158,10 +159,15 @@ class MemoryCodeStore:
 
 class MemoryTokenStore:
     def __init__(
-        self, *, codes: MemoryCodeStore | None = None, replay: MemoryReplayStore | None = None
+        self,
+        *,
+        codes: MemoryCodeStore | None = None,
+        replay: MemoryReplayStore | None = None,
+        audit: MemoryAuditLog | None = None,
     ) -> None:
         self._codes = codes  # purged with the tokens (TokenStore.purge_expired)
         self._replay = replay
+        self._audit = audit or MemoryAuditLog()  # where a rotation's issuance is audited
         # hash -> (token, state) with state "live", "rotated" or "revoked"
         self._refresh: dict[str, tuple[RefreshToken, str]] = {}
         self._access: dict[str, IssuedAccessToken] = {}
@@ -172,7 +178,12 @@ class MemoryTokenStore:
         self._refresh[token.token_hash] = (token, "live")
 
     async def rotate_refresh(
-        self, token_hash: str, replacement: RefreshToken, *, now: int
+        self,
+        token_hash: str,
+        replacement: RefreshToken,
+        *,
+        now: int,
+        issuance: Issuance | None = None,
     ) -> Rotation:
         row = self._refresh.get(token_hash)
         if row is None:
@@ -182,8 +193,17 @@ class MemoryTokenStore:
             return Rotation(status="reused", previous=token)
         if state == "revoked" or now >= token.expires_at or token.grant_id in self._revoked_grants:
             return Rotation(status="invalid", previous=token)
+        recorded = None if issuance is None else issuance.access
+        if replacement.token_hash in self._refresh or (
+            recorded is not None and recorded.token_id in self._access
+        ):
+            raise ValueError("the replacement refresh token or access token exists")
         self._refresh[token_hash] = (token, "rotated")
         self._refresh[replacement.token_hash] = (replacement, "live")
+        if issuance is not None:
+            if issuance.access is not None:
+                self._access[issuance.access.token_id] = issuance.access
+            await self._audit.record(issuance.event)
         return Rotation(status="rotated", previous=token)
 
     async def find_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:
@@ -440,13 +460,13 @@ class MemoryStore:
         self.apis = MemoryApiStore()
         self.codes = MemoryCodeStore()
         self.replay = MemoryReplayStore()
-        self.tokens = MemoryTokenStore(codes=self.codes, replay=self.replay)
+        self.audit = MemoryAuditLog()
+        self.tokens = MemoryTokenStore(codes=self.codes, replay=self.replay, audit=self.audit)
         self.consents = MemoryConsentStore()
         self.sessions = MemorySessionStore()
         self.keys = MemoryKeyStore()
         self.throttle = MemoryThrottleStore()
         self.rates = MemoryRateCounters()
-        self.audit = MemoryAuditLog()
 
     async def ping(self) -> None:
         """Memory always answers."""

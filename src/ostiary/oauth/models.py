@@ -228,6 +228,16 @@ class AuditEvent:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Issuance:
+    """What a grant writes when it answers, besides its refresh token: the access token the
+    server must find again (None for a JWT it need not, see `IssuedAccessToken`) and the
+    audit event of the issuance."""
+
+    access: IssuedAccessToken | None
+    event: AuditEvent
+
+
+@dataclass(frozen=True, kw_only=True)
 class LoginSession:
     """A person's sign-in at this server (the provider session behind the browser cookie),
     stored by the hash of its id so it can be ended from anywhere: logout, an operator."""

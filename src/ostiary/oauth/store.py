@@ -17,6 +17,7 @@ from .models import (
     Client,
     CodeConsumption,
     Consent,
+    Issuance,
     IssuedAccessToken,
     LoginSession,
     RefreshToken,
@@ -85,10 +86,16 @@ class CodeStore(Protocol):
 class TokenStore(Protocol):
     async def add_refresh(self, token: RefreshToken) -> None: ...
     async def rotate_refresh(
-        self, token_hash: str, replacement: RefreshToken, *, now: int
+        self,
+        token_hash: str,
+        replacement: RefreshToken,
+        *,
+        now: int,
+        issuance: Issuance | None = None,
     ) -> Rotation:
-        """In one transaction: if `token_hash` is live, mark it rotated and store
-        `replacement`; see `Rotation` for the outcomes. The caller has already checked
+        """In one transaction: if `token_hash` is live, mark it rotated, store `replacement`
+        and record `issuance` (its access token, its audit event); see `Rotation` for the
+        outcomes. Nothing is written unless the token rotates. The caller has already checked
         that `replacement` belongs to the same family and client."""
 
     async def find_refresh(self, token_hash: str, *, now: int) -> RefreshToken | None:

@@ -22,7 +22,7 @@ from ._text import check_storable
 logger: Final = logging.getLogger("ostiary.audit")
 
 # Every issued token is audited: the hot path's one write for client_credentials.
-_RECORD: Final = FastStatement(
+RECORD: Final = FastStatement(
     insert(audit_events),
     insert_columns=[column.key for column in audit_events.c if column.key != "id"],
 )
@@ -40,29 +40,37 @@ class AuditFilter:
     user_id: str | None = None
 
 
+def audit_values(event: AuditEvent) -> dict[str, Any]:
+    """The event as the parameters of `RECORD` (its detail encoded once, for the row and
+    the log line); `ValueError` for text that cannot be stored."""
+    check_storable(event.event, event.client_id, event.user_id, event.grant_id, event.address)
+    return {
+        "event": event.event,
+        "at": event.at,
+        "client_id": event.client_id,
+        "user_id": event.user_id,
+        "grant_id": event.grant_id,
+        "address": event.address,
+        "detail": json_text(dict(event.detail)),
+    }
+
+
+def log_audit_line(values: dict[str, Any]) -> None:
+    """The JSON log line of an event once it is stored (`values` from `audit_values`)."""
+    if logger.isEnabledFor(logging.INFO):
+        line: dict[str, Any] = {key: value for key, value in values.items() if value is not None}
+        line["detail"] = orjson.Fragment(str(values["detail"]))
+        logger.info(orjson.dumps(line, option=orjson.OPT_SORT_KEYS).decode())
+
+
 class SqlAuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def record(self, event: AuditEvent) -> None:
-        check_storable(event.event, event.client_id, event.user_id, event.grant_id, event.address)
-        detail = json_text(dict(event.detail))
-        values = {
-            "event": event.event,
-            "at": event.at,
-            "client_id": event.client_id,
-            "user_id": event.user_id,
-            "grant_id": event.grant_id,
-            "address": event.address,
-            "detail": detail,
-        }
-        await self._db.fast_execute(_RECORD, values)
-        if logger.isEnabledFor(logging.INFO):
-            line: dict[str, Any] = {
-                key: value for key, value in values.items() if value is not None
-            }
-            line["detail"] = orjson.Fragment(str(detail))
-            logger.info(orjson.dumps(line, option=orjson.OPT_SORT_KEYS).decode())
+        values = audit_values(event)
+        await self._db.fast_execute(RECORD, values)
+        log_audit_line(values)
 
     async def tail(self, limit: int = 50) -> Sequence[AuditEvent]:
         """The newest `limit` events, oldest first."""

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
+    Table,
     bindparam,
     delete,
     exists,
@@ -24,14 +26,21 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.oauth.claims_request import claims_request_from_json, claims_request_json
-from ostiary.oauth.models import ClaimsRequest, IssuedAccessToken, RefreshToken, Rotation
+from ostiary.oauth.models import (
+    ClaimsRequest,
+    Issuance,
+    IssuedAccessToken,
+    RefreshToken,
+    Rotation,
+)
 
+from ._audit import RECORD, audit_values, log_audit_line
 from ._database import Database, FastConnection
-from ._fast import FastStatement
+from ._fast import FastStatement, json_text
 from ._schema import (
     access_tokens,
+    audit_events,
     authorization_codes,
-    json_copy,
     login_sessions,
     refresh_tokens,
     replay_entries,
@@ -117,24 +126,42 @@ _CLAIM_REFRESH_FAST: Final = FastStatement(_CLAIM_REFRESH)
 _ADD_REFRESH_FAST: Final = FastStatement(
     _ADD_REFRESH, insert_columns=[column.key for column in refresh_tokens.c]
 )
-# PostgreSQL: claim and replace in one statement. Its data-modifying CTEs run as one, at READ
-# COMMITTED: a competing rotation makes the UPDATE wait and re-check, as `_CLAIM_REFRESH` alone.
-_CLAIMED: Final = _CLAIM_REFRESH.cte("claimed")
-_ROTATE_REFRESH_FAST: Final = FastStatement(
-    select(_CLAIMED).add_cte(
-        insert(refresh_tokens)
-        .from_select(
-            [column.key for column in refresh_tokens.c],
-            select(
-                *(bindparam(f"n_{column.key}", type_=column.type) for column in refresh_tokens.c)
-            ).where(exists(select(_CLAIMED.c.token_hash))),
-        )
-        .cte("added")
-    )
-)
 _ADD_ACCESS_FAST: Final = FastStatement(
     _ADD_ACCESS, insert_columns=[column.key for column in access_tokens.c]
 )
+
+
+def _rotation_statement(*, access: bool, audit: bool) -> FastStatement:
+    """PostgreSQL: claim the token, store its replacement and record the issuance (the
+    access token when it is kept, the audit event) in one statement, so one round trip.
+    Its data-modifying CTEs run as one, at READ COMMITTED: a competing rotation makes the
+    UPDATE wait and re-check, as `_CLAIM_REFRESH` alone; each INSERT writes only if the
+    claim did."""
+    claimed = _CLAIM_REFRESH.cte("claimed")
+    if_claimed = exists(select(claimed.c.token_hash))
+
+    def insert_if_claimed(table: Table, prefix: str, name: str) -> CTE:
+        columns = [column for column in table.c if column.key != "id"]  # ids are generated
+        params = (bindparam(f"{prefix}{column.key}", type_=column.type) for column in columns)
+        return (
+            insert(table)
+            .from_select([column.key for column in columns], select(*params).where(if_claimed))
+            .cte(name)
+        )
+
+    statement = select(claimed).add_cte(insert_if_claimed(refresh_tokens, "n_", "added"))
+    if access:
+        statement = statement.add_cte(insert_if_claimed(access_tokens, "a_", "recorded"))
+    if audit:
+        statement = statement.add_cte(insert_if_claimed(audit_events, "e_", "audited"))
+    return FastStatement(statement)
+
+
+_ROTATE_FAST: Final = {
+    (access, audit): _rotation_statement(access=access, audit=audit)
+    for access in (False, True)
+    for audit in (False, True)
+}
 _TOKEN_REVOKED: Final = exists().where(_revoked.token_id == bindparam("p_token"))
 _IS_REVOKED: Final = select(_TOKEN_REVOKED)
 _IS_REVOKED_IN_GRANT: Final = select(
@@ -181,28 +208,61 @@ class SqlTokenStore:
             raise ValueError("refresh token exists, or names an unknown client or user") from None
 
     async def rotate_refresh(
-        self, token_hash: str, replacement: RefreshToken, *, now: int
+        self,
+        token_hash: str,
+        replacement: RefreshToken,
+        *,
+        now: int,
+        issuance: Issuance | None = None,
     ) -> Rotation:
         if not is_storable(token_hash):
             return Rotation(status="invalid")
         values = _refresh_values(replacement)
         params = {"p_hash": token_hash, "p_now": now}
+        access = None if issuance is None or issuance.access is None else issuance.access
+        access_values = None if access is None else _access_values(access)
+        event_values = None if issuance is None else audit_values(issuance.event)
 
         async def work(conn: FastConnection) -> Rotation:
             row = await conn.one(_CLAIM_REFRESH_FAST, params)
-            if row is not None:
-                await conn.run(_ADD_REFRESH_FAST, values)
-                return Rotation(status="rotated", previous=_refresh_token(row))
-            return _not_rotated(await conn.one(_PEEK_REFRESH_FAST, params))
+            if row is None:
+                return _not_rotated(await conn.one(_PEEK_REFRESH_FAST, params))
+            await conn.run(_ADD_REFRESH_FAST, values)
+            if access_values is not None:
+                await conn.run(_ADD_ACCESS_FAST, access_values)
+            if event_values is not None:
+                await conn.run(RECORD, event_values)
+            return Rotation(status="rotated", previous=_refresh_token(row))
 
         try:
             if not self._db.is_postgresql:
-                return await self._db.fast_write(work)
-            # One statement, so one round trip instead of four (BEGIN, claim, add, COMMIT).
-            new = {f"n_{name}": value for name, value in values.items()}
-            row = await self._db.fast_execute(_ROTATE_REFRESH_FAST, params | new)
+                rotation = await self._db.fast_write(work)
+            else:
+                rotation = await self._rotate_in_one_statement(
+                    params, values, access_values, event_values
+                )
         except IntegrityError:
-            raise ValueError("the replacement refresh token exists") from None
+            raise ValueError("the replacement refresh token or access token exists") from None
+        if rotation.status == "rotated" and event_values is not None:
+            log_audit_line(event_values)
+        return rotation
+
+    async def _rotate_in_one_statement(
+        self,
+        params: dict[str, Any],
+        values: dict[str, Any],
+        access_values: dict[str, Any] | None,
+        event_values: dict[str, Any] | None,
+    ) -> Rotation:
+        # One statement, so one round trip instead of up to six (BEGIN, claim, add, record,
+        # audit, COMMIT).
+        statement = _ROTATE_FAST[access_values is not None, event_values is not None]
+        bound = params | {f"n_{name}": value for name, value in values.items()}
+        if access_values is not None:
+            bound |= {f"a_{name}": value for name, value in access_values.items()}
+        if event_values is not None:
+            bound |= {f"e_{name}": value for name, value in event_values.items()}
+        row = await self._db.fast_execute(statement, bound)
         if row is not None:
             return Rotation(status="rotated", previous=_refresh_token(row))
         return _not_rotated(await self._db.fast_read(_PEEK_REFRESH_FAST, params))
@@ -219,25 +279,7 @@ class SqlTokenStore:
         return None if row is None else _refresh_token(row)
 
     async def add_access(self, token: IssuedAccessToken) -> None:
-        check_storable(
-            token.token_id,
-            token.client_id,
-            token.grant_id,
-            token.subject,
-            more=(*token.scope, *token.audience),
-        )
-        values = {
-            "token_id": token.token_id,
-            "format": token.format,
-            "client_id": token.client_id,
-            "grant_id": token.grant_id,
-            "subject": token.subject,
-            "scope": words_text(token.scope),
-            "audience": list(token.audience),
-            "issued_at": token.issued_at,
-            "expires_at": token.expires_at,
-            "extra": json_copy(token.extra),
-        }
+        values = _access_values(token)
         try:
             await self._db.fast_execute(_ADD_ACCESS_FAST, values)
         except IntegrityError:
@@ -363,6 +405,28 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
         "state": "live",
         "changed_at": None,
         "claims": None if token.claims is None else claims_request_json(token.claims),
+    }
+
+
+def _access_values(token: IssuedAccessToken) -> dict[str, Any]:
+    check_storable(
+        token.token_id,
+        token.client_id,
+        token.grant_id,
+        token.subject,
+        more=(*token.scope, *token.audience),
+    )
+    return {
+        "token_id": token.token_id,
+        "format": token.format,
+        "client_id": token.client_id,
+        "grant_id": token.grant_id,
+        "subject": token.subject,
+        "scope": words_text(token.scope),
+        "audience": list(token.audience),
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "extra": json_text(dict(token.extra)),  # checked and encoded once, as written
     }
 
 

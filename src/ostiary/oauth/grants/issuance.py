@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..access_tokens import issue_access_token
+from ..access_tokens import mint_access_token
 from ..claims_request import userinfo_claims
 from ..context import Context
 from ..errors import UnauthorizedClient
-from ..models import AuditEvent, ClaimsRequest, Client, RefreshToken
+from ..models import AuditEvent, ClaimsRequest, Client, Issuance, RefreshToken
 from ..scopes import format_scope
 from ..subject import subject_for
 from ..token_hash import hash_token, new_token_value
@@ -90,13 +90,58 @@ async def issue_tokens(
     auth_time: int = 0,
     claims: ClaimsRequest | None = None,
 ) -> dict[str, Any]:
-    """Mint the access token, audit the issuance and build the RFC 6749 §5.1 response body.
+    """Mint the access token, record it and its audit event, and build the RFC 6749 §5.1
+    response body.
 
     `refresh_token` is the value of a refresh token the grant has already stored; `claims`
     the grant's `claims` request, whose UserInfo part the access token carries.
     """
+    issued = await mint_tokens(
+        ctx,
+        request,
+        grant_type=grant_type,
+        subject=subject,
+        user_id=user_id,
+        scope=scope,
+        audience=audience,
+        grant_id=grant_id,
+        refresh_token=refresh_token,
+        auth_time=auth_time,
+        claims=claims,
+    )
+    if issued.issuance.access is not None:
+        await ctx.store.tokens.add_access(issued.issuance.access)
+    await ctx.store.audit.record(issued.issuance.event)
+    return issued.body
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuedTokens:
+    """Tokens minted but not yet recorded: the response body, and what must be written
+    before it is sent."""
+
+    body: dict[str, Any]
+    issuance: Issuance
+
+
+async def mint_tokens(
+    ctx: Context,
+    request: GrantRequest,
+    *,
+    grant_type: str,
+    subject: str,
+    user_id: str | None,
+    scope: frozenset[str],
+    audience: Sequence[str],
+    grant_id: str | None,
+    refresh_token: str | None = None,
+    auth_time: int = 0,
+    claims: ClaimsRequest | None = None,
+) -> IssuedTokens:
+    """`issue_tokens` writing nothing: for a grant that records the access token and the
+    audit event in one unit of work with its own change (the refresh grant's rotation)."""
     client = request.client
-    access = await issue_access_token(
+    access = await mint_access_token(
         ctx,
         client=client,
         subject=subject,
@@ -118,16 +163,14 @@ async def issue_tokens(
         "refresh_token": refresh_token is not None,
         "dpop": request.dpop_jkt is not None,
     }
-    await ctx.store.audit.record(
-        AuditEvent(
-            event="token.issued",
-            at=access.issued_at,
-            client_id=client.client_id,
-            user_id=user_id,
-            grant_id=grant_id,
-            address=request.address,
-            detail=detail,
-        )
+    event = AuditEvent(
+        event="token.issued",
+        at=access.issued_at,
+        client_id=client.client_id,
+        user_id=user_id,
+        grant_id=grant_id,
+        address=request.address,
+        detail=detail,
     )
     body: dict[str, Any] = {
         "access_token": access.value,
@@ -139,4 +182,4 @@ async def issue_tokens(
         body["scope"] = format_scope(scope)
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
-    return body
+    return IssuedTokens(body=body, issuance=Issuance(access=access.record, event=event))

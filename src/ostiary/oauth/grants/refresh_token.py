@@ -17,7 +17,7 @@ from ..models import AuditEvent
 from ..resources import audience_for, narrow_resources, registered_apis, scope_for_apis
 from ..scopes import parse_scope, require_subset
 from ..token_hash import hash_token
-from .issuance import GrantRequest, issue_tokens, new_refresh_token, require_grant_type
+from .issuance import GrantRequest, mint_tokens, new_refresh_token, require_grant_type
 
 GRANT_TYPE = "refresh_token"
 _INVALID = "the refresh token is invalid, expired or revoked"
@@ -57,8 +57,25 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         jkt=current.jkt,
         claims=current.claims,  # OpenID Connect Core §5.5: honoured for the whole grant
     )
+    # The access token is minted first so that the rotation, the access token's record and
+    # the audit event are written as one unit: one transaction, and under load one commit.
+    issued = await mint_tokens(
+        ctx,
+        request,
+        grant_type=GRANT_TYPE,
+        subject=current.user_id or client.client_id,
+        user_id=current.user_id,
+        scope=token_scope,
+        audience=audience_for(resources, ctx.config),
+        grant_id=current.grant_id,
+        refresh_token=value,
+        auth_time=current.auth_time,
+        claims=current.claims,
+    )
     now = ctx.now()
-    rotation = await ctx.store.tokens.rotate_refresh(token_hash, replacement, now=now)
+    rotation = await ctx.store.tokens.rotate_refresh(
+        token_hash, replacement, now=now, issuance=issued.issuance
+    )
     if rotation.status == "reused":
         revoked = await ctx.store.tokens.revoke_grant(current.grant_id, now=now)
         await ctx.store.audit.record(
@@ -75,19 +92,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         raise InvalidGrant(_INVALID)
     if rotation.status != "rotated":
         raise InvalidGrant(_INVALID)
-    body = await issue_tokens(
-        ctx,
-        request,
-        grant_type=GRANT_TYPE,
-        subject=current.user_id or client.client_id,
-        user_id=current.user_id,
-        scope=token_scope,
-        audience=audience_for(resources, ctx.config),
-        grant_id=current.grant_id,
-        refresh_token=value,
-        auth_time=current.auth_time,
-        claims=current.claims,
-    )
+    body = issued.body
     if current.user_id is not None and is_openid_request(scope):
         # OpenID Connect Core §12.2: a new ID token, same subject and auth_time, no nonce
         body["id_token"] = await issue_id_token(
