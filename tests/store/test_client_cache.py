@@ -1,16 +1,19 @@
-"""The per-process client cache on PostgreSQL: a client changed or deleted by another
-process (another connection pool here, as `ostiary clients delete` is) stops being served
-from the cache, and nothing is served from it while changes could be missed."""
+"""The per-process client cache: a client changed or deleted by another process (another
+connection pool here, as `ostiary clients delete` is) stops being served from the cache, and
+nothing is served from it while changes could be missed. PostgreSQL learns of changes by
+LISTEN/NOTIFY; SQLite by `PRAGMA data_version`, at once."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
-from store_databases import TABLES, truncate
+from store_databases import TABLES, copy_sqlite, truncate
 from test_contract import make_client
 
 from ostiary.store import SqlStore, open_store
@@ -23,7 +26,7 @@ WAIT_STEPS = 500  # x 10 ms: how long a notification may take on a loaded machin
 
 @pytest.fixture
 def postgres_url(postgres_session_url: str) -> str:
-    """A migrated, empty PostgreSQL database (SQLite lookups are not cached at all)."""
+    """A migrated, empty PostgreSQL database."""
     asyncio.run(truncate(postgres_session_url))
     return postgres_session_url
 
@@ -146,3 +149,100 @@ async def test_a_change_made_here_is_seen_here_at_once(
     assert await server.clients.get("c1") == renamed
     assert await server.clients.delete("c1")
     assert await server.clients.get("c1") is None
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_file(sqlite_template: Path, tmp_path: Path) -> Path:
+    url = copy_sqlite(sqlite_template, tmp_path)
+    return Path(url.removeprefix("sqlite:///"))
+
+
+@pytest.fixture
+async def sqlite_server_and_operator(
+    sqlite_file: Path,
+) -> AsyncIterator[tuple[SqlStore, SqlStore]]:
+    url = f"sqlite:///{sqlite_file}"
+    async with open_store(url) as server, open_store(url) as operator:
+        yield server, operator
+
+
+def _client_lookups(store: SqlStore) -> list[str]:
+    """Every client lookup the store's event-loop connection runs from now on."""
+    seen: list[str] = []
+    raw = store._db._raw()  # type: ignore[union-attr]
+    raw.set_trace_callback(
+        lambda sql: seen.append(sql) if "FROM clients" in sql and "SELECT" in sql else None
+    )
+    return seen
+
+
+async def test_sqlite_lookups_are_served_from_the_cache(
+    sqlite_server_and_operator: tuple[SqlStore, SqlStore],
+) -> None:
+    server, operator = sqlite_server_and_operator
+    await operator.clients.add(make_client())
+    lookups = _client_lookups(server)
+    for _ in range(5):
+        assert await server.clients.get("c1") == make_client()
+    assert len(lookups) == 1
+
+
+async def test_sqlite_client_changed_by_another_process_is_seen_at_once(
+    sqlite_server_and_operator: tuple[SqlStore, SqlStore],
+) -> None:
+    server, operator = sqlite_server_and_operator
+    await operator.clients.add(make_client())
+    assert await server.clients.get("c1") == make_client()
+    renamed = dataclasses.replace(make_client(), name="renamed")
+    assert await operator.clients.update(renamed)
+    assert await server.clients.get("c1") == renamed
+    assert await operator.clients.delete("c1")
+    assert await server.clients.get("c1") is None
+    recreated = dataclasses.replace(make_client(), name="second life")
+    await operator.clients.add(recreated)
+    assert await server.clients.get("c1") == recreated
+
+
+async def test_sqlite_change_made_outside_ostiary_is_seen_at_once(
+    sqlite_server_and_operator: tuple[SqlStore, SqlStore], sqlite_file: Path
+) -> None:
+    """An operator's own SQL (the sqlite3 shell, a script) is noticed too: any commit by
+    another connection moves the data version."""
+    server, operator = sqlite_server_and_operator
+    await operator.clients.add(make_client())
+    assert await server.clients.get("c1") == make_client()
+    conn = sqlite3.connect(sqlite_file)
+    try:
+        conn.execute("UPDATE clients SET name = 'edited by hand' WHERE client_id = 'c1'")
+        conn.commit()
+    finally:
+        conn.close()
+    found = await server.clients.get("c1")
+    assert found is not None
+    assert found.name == "edited by hand"
+
+
+async def test_sqlite_change_made_here_is_seen_here_at_once(
+    sqlite_server_and_operator: tuple[SqlStore, SqlStore],
+) -> None:
+    server, _ = sqlite_server_and_operator
+    await server.clients.add(make_client())
+    assert await server.clients.get("c1") == make_client()
+    renamed = dataclasses.replace(make_client(), name="renamed")
+    assert await server.clients.update(renamed)
+    assert await server.clients.get("c1") == renamed
+    assert await server.clients.delete("c1")  # a bulk write: the writer thread's connection
+    assert await server.clients.get("c1") is None
+
+
+async def test_sqlite_unknown_clients_are_never_cached(
+    sqlite_server_and_operator: tuple[SqlStore, SqlStore],
+) -> None:
+    server, _operator = sqlite_server_and_operator
+    lookups = _client_lookups(server)
+    assert await server.clients.get("c1") is None
+    assert await server.clients.get("c1") is None
+    assert len(lookups) == 2

@@ -5,12 +5,13 @@ changes only when an operator edits the client, so each process caches clients w
 listens for changes (`_notifications.py`): every write here sends `NOTIFY` on
 `CLIENTS_CHANNEL` in its transaction, and any notification, or a lost listening
 connection, empties the cache. A write that changes clients anywhere else must notify too.
-On SQLite the lookup costs a few microseconds and is not cached.
+On SQLite, where every process shares one file, the cache follows `PRAGMA data_version`
+(`DataVersion`): any commit by another connection empties it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select, union, update
@@ -66,14 +67,13 @@ class SqlClientStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._changes = db.changes(CLIENTS_CHANNEL)
-        self._cache: dict[str, tuple[int, Client]] = {}  # client_id -> (generation, client)
+        # client_id -> (generation, client)
+        self._cache: dict[str, tuple[Hashable, Client]] = {}
 
     async def get(self, client_id: str) -> Client | None:
         if not is_storable(client_id):
             return None
         changes = self._changes
-        if changes is None:
-            return await self._read(client_id)
         changes.start()
         cached = self._cache.get(client_id)
         if cached is not None and changes.active and cached[0] == changes.generation:
@@ -102,8 +102,7 @@ class SqlClientStore:
         try:
             return await self._db.write(work, bulk=bulk)
         finally:
-            if self._changes is not None:
-                self._changes.changed_here()
+            self._changes.changed_here()
 
     async def add(self, client: Client) -> None:
         values = _values(client)

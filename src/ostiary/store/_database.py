@@ -25,7 +25,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -41,7 +41,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from ostiary.oauth.errors import DatabaseUnavailable
 
 from ._fast import FastStatement
-from ._notifications import Changes
+from ._notifications import ChangeFeed, Changes, DataVersion
 from ._pg_pool import ConnectionPool
 from ._urls import is_sqlite, is_sqlite_memory
 
@@ -100,9 +100,8 @@ class Database(Protocol):
         """`write` for hot statements: `work` runs in one transaction on the driver's own
         connection. On SQLite `work` must not wait for anything but its statements."""
 
-    def changes(self, channel: str) -> Changes | None:
-        """Notifications of changes other processes make (see `_notifications.py`); None
-        where there are none (SQLite: its lookups are cheap enough not to cache)."""
+    def changes(self, channel: str) -> ChangeFeed:
+        """How this process learns of changes other processes make (`_notifications.py`)."""
 
     async def close(self) -> None: ...
 
@@ -287,8 +286,18 @@ class SqliteDatabase:
     def insert(self, table: Table) -> Insert:
         return sqlite.insert(table)
 
-    def changes(self, channel: str) -> None:
-        return None
+    def changes(self, channel: str) -> DataVersion:
+        return DataVersion(self._data_version)
+
+    def _data_version(self) -> Hashable:
+        """Which commits of other connections the event loop's connection has seen; a new
+        object (equal to nothing cached) when it cannot tell."""
+        raw = self._raw()
+        try:
+            row = raw.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            return object()
+        return (id(raw), row[0])
 
     async def fast_read(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         form = statement.sqlite

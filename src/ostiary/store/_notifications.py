@@ -1,4 +1,6 @@
-"""`Changes`: PostgreSQL LISTEN/NOTIFY, so a process may cache rows another process changes.
+"""How a process may cache rows that another process changes.
+
+`Changes` is PostgreSQL's LISTEN/NOTIFY; `DataVersion` is SQLite's `PRAGMA data_version`.
 
 Every write that changes a cached kind of row also sends `NOTIFY <channel>` in its own
 transaction (PostgreSQL delivers it when, and only if, that transaction commits). Each server
@@ -13,12 +15,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Final, Protocol
 
 log = logging.getLogger("ostiary.store")
 
 RECONNECT_DELAYS: Final = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds, the last one repeated
+
+
+class ChangeFeed(Protocol):
+    """What a cache asks: is the feed `active`, and which `generation` is it at? An entry
+    read in one generation is good only while the feed stays at that generation."""
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def generation(self) -> Hashable: ...
+    def start(self) -> None: ...
+    def changed_here(self) -> None: ...
+
+
+class DataVersion:
+    """SQLite's feed: the generation moves whenever another connection (another process,
+    this one's writer thread) commits anything, as `PRAGMA data_version` on the connection
+    that serves lookups tells (SQLite keeps that number in memory: reading it costs about a
+    microsecond), and whenever this process changes the rows itself. Coarse, since any
+    table counts, but writers other than the event loop's connection are rare."""
+
+    active: Final = True
+
+    def __init__(self, read_version: Callable[[], Hashable]) -> None:
+        self._read_version = read_version
+        self._here = 0
+
+    @property
+    def generation(self) -> Hashable:
+        return (self._read_version(), self._here)
+
+    def start(self) -> None:
+        """Nothing to start: SQLite keeps the number itself."""
+
+    def changed_here(self) -> None:
+        self._here += 1
 
 
 class Changes:
