@@ -14,8 +14,10 @@ import textwrap
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from test_contract import (
     NOW,
     RACERS,
@@ -29,6 +31,9 @@ from test_contract import (
 import ostiary.store
 from ostiary.oauth.models import AuditEvent, Consent
 from ostiary.store import SqlStore, open_store
+from ostiary.store._database import PostgresDatabase
+from ostiary.store._fast import BatchInsert
+from ostiary.store._schema import revoked_grants
 
 pytestmark = pytest.mark.anyio
 
@@ -290,6 +295,45 @@ async def test_writers_of_one_turn_commit_together_and_a_failed_one_alone(
         assert await other.tokens.find_refresh("rt-1", now=NOW) is None
         assert await other.tokens.find_refresh("rt-2", now=NOW) == make_refresh("rt-2")
         assert len(await other.audit.tail()) == 5
+
+
+async def test_rows_of_one_turn_are_inserted_together_and_a_bad_one_fails_alone(
+    database_url: str,
+) -> None:
+    """`fast_insert`: rows written in one turn of the event loop share a statement (on
+    PostgreSQL one INSERT ... SELECT FROM unnest(...)); a row that cannot be stored fails
+    alone, every other row is stored, and each caller returns once its row is committed."""
+    rows = BatchInsert(revoked_grants)
+    async with open_store(database_url) as store, open_store(database_url) as other:
+        db = store._db
+        statements: list[int] = []
+        if isinstance(db, PostgresDatabase):
+            insert_many = db._insert_many
+
+            async def counted(statement: BatchInsert, batch: list[Any]) -> None:
+                statements.append(len(batch))
+                await insert_many(statement, batch)
+
+            db._insert_many = counted  # type: ignore[method-assign]
+        await db.fast_insert(rows, {"grant_id": "g-0", "revoked_at": NOW})
+        results = await asyncio.gather(
+            *(db.fast_insert(rows, {"grant_id": f"g-{i}", "revoked_at": NOW}) for i in range(30)),
+            return_exceptions=True,
+        )
+        assert [type(r) for r in results if isinstance(r, BaseException)] == [IntegrityError]
+        assert isinstance(results[0], IntegrityError)  # g-0 was there before
+        if isinstance(db, PostgresDatabase):
+            assert statements == [30]  # one statement tried for the whole turn
+        for i in range(30):  # committed, as another process sees them
+            assert await other.tokens.is_revoked("any-jti", f"g-{i}")
+        assert not await other.tokens.is_revoked("any-jti", "g-30")
+
+
+async def test_audit_events_of_one_turn_are_all_stored_in_order(database_url: str) -> None:
+    events = [AuditEvent(event="token.issued", at=NOW + i, detail={"i": i}) for i in range(40)]
+    async with open_store(database_url) as store, open_store(database_url) as other:
+        await asyncio.gather(*(store.audit.record(event) for event in events))
+        assert await other.audit.tail(100) == events
 
 
 async def test_audit_event_is_also_one_json_log_line(

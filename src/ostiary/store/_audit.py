@@ -9,23 +9,21 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.engine import RowMapping
 
 from ostiary.oauth.models import AuditEvent
 
 from ._database import Database
-from ._fast import FastStatement, json_text
+from ._fast import BatchInsert, json_text
 from ._schema import audit_events
 from ._text import check_storable
 
 logger: Final = logging.getLogger("ostiary.audit")
 
 # Every issued token is audited: the hot path's one write for client_credentials.
-RECORD: Final = FastStatement(
-    insert(audit_events),
-    insert_columns=[column.key for column in audit_events.c if column.key != "id"],
-)
+RECORD_ROWS: Final = BatchInsert(audit_events, exclude=["id"])
+RECORD: Final = RECORD_ROWS.one
 _TAIL: Final = select(audit_events).order_by(audit_events.c.id.desc()).limit(bindparam("p_limit"))
 
 
@@ -69,7 +67,7 @@ class SqlAuditLog:
 
     async def record(self, event: AuditEvent) -> None:
         values = audit_values(event)
-        await self._db.fast_execute(RECORD, values)
+        await self._db.fast_insert(RECORD_ROWS, values)
         log_audit_line(values)
 
     async def tail(self, limit: int = 50) -> Sequence[AuditEvent]:

@@ -40,7 +40,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 
 from ostiary.oauth.errors import DatabaseUnavailable
 
-from ._fast import FastStatement
+from ._fast import BatchInsert, FastStatement
 from ._notifications import ChangeFeed, Changes, DataVersion
 from ._pg_pool import ConnectionPool
 from ._urls import is_sqlite, is_sqlite_memory
@@ -100,6 +100,11 @@ class Database(Protocol):
         """`write` for hot statements: `work` runs in one transaction on the driver's own
         connection. On SQLite `work` must not wait for anything but its statements."""
 
+    async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
+        """Insert one row, committed when this returns. The rows of one statement written
+        in the same turn of the event loop may share a statement and a transaction; a row
+        that cannot be stored still fails alone (`IntegrityError`)."""
+
     def changes(self, channel: str) -> ChangeFeed:
         """How this process learns of changes other processes make (`_notifications.py`)."""
 
@@ -116,6 +121,10 @@ class PostgresDatabase:
         self._timeout = timeout
         self._fast_pool: ConnectionPool | None = None
         self._changes: dict[str, Changes] = {}
+        # rows waiting for the end of this turn of the event loop, by statement
+        self._batches: dict[BatchInsert, list[tuple[Mapping[str, Any], asyncio.Future[None]]]]
+        self._batches = {}
+        self._inserting: set[asyncio.Task[None]] = set()
 
     async def read(self, work: Work[T]) -> T:
         with reachable():
@@ -147,6 +156,64 @@ class PostgresDatabase:
             raise translated from exc
         return None if row is None else statement.mapping(tuple(row))
 
+    async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
+        # Group insert: under load many requests append a row (an audit event) in the same
+        # turn of the loop; one statement for all of them costs one round trip, not one each.
+        loop = asyncio.get_running_loop()
+        pending = self._batches.get(statement)
+        if pending is None:
+            pending = self._batches[statement] = []
+            loop.call_soon(self._start_insert, statement)
+        inserted = loop.create_future()
+        pending.append((params, inserted))
+        await inserted
+
+    def _start_insert(self, statement: BatchInsert) -> None:
+        pending = self._batches.pop(statement, [])
+        task = asyncio.get_running_loop().create_task(self._insert(statement, pending))
+        self._inserting.add(task)
+        task.add_done_callback(self._inserting.discard)
+
+    async def _insert(
+        self,
+        statement: BatchInsert,
+        pending: list[tuple[Mapping[str, Any], asyncio.Future[None]]],
+    ) -> None:
+        try:
+            if len(pending) == 1:
+                await self.fast_execute(statement.one, pending[0][0])
+            else:
+                await self._insert_many(statement, [params for params, _ in pending])
+        except DatabaseUnavailable as exc:
+            for _, inserted in pending:
+                _fail(inserted, exc)
+            return
+        except Exception as exc:
+            if len(pending) == 1:
+                _fail(pending[0][1], exc)
+                return
+            # One row could not be stored: each row alone, so only that one fails.
+            for params, inserted in pending:
+                try:
+                    await self.fast_execute(statement.one, params)
+                except Exception as row_exc:
+                    _fail(inserted, row_exc)
+                else:
+                    _succeed(inserted)
+            return
+        for _, inserted in pending:
+            _succeed(inserted)
+
+    async def _insert_many(self, statement: BatchInsert, rows: list[Mapping[str, Any]]) -> None:
+        try:
+            async with self._pool().connection() as conn:
+                await conn.execute(statement.many, *statement.arrays(rows))
+        except Exception as exc:
+            translated = _pg_error(exc, statement.many)
+            if translated is exc:
+                raise
+            raise translated from exc
+
     async def fast_write(self, work: FastWork[T]) -> T:
         try:
             async with self._pool().connection() as conn, conn.transaction():
@@ -164,6 +231,8 @@ class PostgresDatabase:
         return found
 
     async def close(self) -> None:
+        if self._inserting:
+            await asyncio.gather(*self._inserting, return_exceptions=True)
         for changes in self._changes.values():
             await changes.close()
         if self._fast_pool is not None:
@@ -193,6 +262,16 @@ class PostgresDatabase:
                 wait_timeout=self._timeout,
             )
         return self._fast_pool
+
+
+def _succeed(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a caller that was cancelled no longer waits
+        future.set_result(None)
+
+
+def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 def _pg_error(exc: Exception, sql: str) -> Exception:
@@ -328,6 +407,9 @@ class SqliteDatabase:
 
     async def fast_write(self, work: FastWork[T]) -> T:
         return await self._fast_write(work, savepoint=True)
+
+    async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
+        await self.fast_execute(statement.one, params)  # group commit makes the batch
 
     async def _fast_write(self, work: FastWork[T], *, savepoint: bool) -> T:
         """Group commit: every unit of work run inline during one turn of the event loop
