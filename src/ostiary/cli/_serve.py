@@ -93,7 +93,13 @@ def _serve_workers(settings: Settings, sock: socket.socket, options: dict[str, A
     keep their metrics in a folder only this user can open (mkdtemp makes it 0700), so a
     scrape at any one of them reports them all; it is removed when the supervisor stops."""
     os.environ[WORKER_SETTINGS] = json.dumps(_worker_settings(settings))
-    metrics_folder = tempfile.mkdtemp(prefix="ostiary-metrics-")
+    try:
+        metrics_folder = tempfile.mkdtemp(prefix="ostiary-metrics-")
+    except OSError as exc:
+        fail(
+            f"cannot make the workers' metrics folder in {tempfile.gettempdir()}: "
+            f"{exc.strerror or exc} (set TMPDIR to a folder this user may write)"
+        )
     os.environ[WORKER_METRICS] = metrics_folder
     try:
         config = uvicorn.Config(
