@@ -1,12 +1,13 @@
-"""The per-client token endpoint limit over two `ostiary serve` processes: shared through
-PostgreSQL, or through Redis when OSTIARY_REDIS_URL is set."""
+"""The limits over two `ostiary serve` processes, shared through PostgreSQL, or through Redis
+when OSTIARY_REDIS_URL is set: the per-client token budget and its back-off, failed password
+guesses, and failed client authentication per address."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
@@ -18,6 +19,9 @@ from e2e_server import (
     start_server,
     stop_server,
 )
+from prometheus_client.parser import text_string_to_metric_families
+
+from ostiary.server.rate_limit import _client_auth_keys
 
 LIMIT = 20
 SYNC_INTERVAL = 0.2
@@ -35,26 +39,62 @@ def redis_unreachable() -> str | None:
     return None
 
 
+Pair = tuple[OstiaryServer, OstiaryServer, str]
+
+
 @pytest.fixture(params=["database", "redis"])
 def pair(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[OstiaryServer, OstiaryServer, str]]:
+) -> Iterator[Pair]:
+    """Two processes; a window no run of this test crosses (it starts at midnight UTC)."""
+    yield from _two_processes(
+        request.param,
+        tmp_path_factory,
+        {"OSTIARY_TOKEN_RATE_LIMIT": str(LIMIT), "OSTIARY_TOKEN_RATE_WINDOW": "86400"},
+    )
+
+
+FAST_WINDOW = 4  # seconds: long enough for a few requests, short enough to wait one out
+FAST_LIMIT = 3
+AUTH_FAILURES = 3
+AUTH_BACKOFF = 30  # seconds: no wait runs out during the test
+
+
+@pytest.fixture(params=["database", "redis"])
+def fast_pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    """Two processes with a short token window and a small client authentication budget."""
+    yield from _two_processes(
+        request.param,
+        tmp_path_factory,
+        {
+            "OSTIARY_TOKEN_RATE_LIMIT": str(FAST_LIMIT),
+            "OSTIARY_TOKEN_RATE_WINDOW": str(FAST_WINDOW),
+            "OSTIARY_CLIENT_AUTH_MAX_FAILURES": str(AUTH_FAILURES),
+            "OSTIARY_CLIENT_AUTH_BACKOFF": str(AUTH_BACKOFF),
+            "OSTIARY_CLIENT_AUTH_BACKOFF_CAP": "600",
+        },
+    )
+
+
+def _two_processes(
+    kind: str, tmp_path_factory: pytest.TempPathFactory, limits: Mapping[str, str]
+) -> Iterator[Pair]:
     reason = postgres_unreachable()
-    if reason is None and request.param == "redis":
+    if reason is None and kind == "redis":
         reason = redis_unreachable()
     if reason is not None:
         pytest.skip(f"{reason}; CI starts it (.ci/run)")
-    folder = tmp_path_factory.mktemp(f"ostiary-limits-{request.param}")
+    folder = tmp_path_factory.mktemp(f"ostiary-limits-{kind}")
     with postgres_database() as url:
         settings = {
             "OSTIARY_DATABASE_URL": url,
             "OSTIARY_ISSUER": "http://127.0.0.1:1",
-            "OSTIARY_TOKEN_RATE_LIMIT": str(LIMIT),
-            # a window no run of this test crosses (it starts at midnight UTC)
-            "OSTIARY_TOKEN_RATE_WINDOW": "86400",
             "OSTIARY_RATE_LIMIT_SYNC_INTERVAL": str(SYNC_INTERVAL),
+            **limits,
         }
-        if request.param == "redis":
+        if kind == "redis":
             settings["OSTIARY_REDIS_URL"] = REDIS_URL
             # Redis outlives the test (and is shared): counters of this run only
             settings["OSTIARY_REDIS_PREFIX"] = f"ostiary-test-{secrets.token_hex(6)}"
@@ -72,9 +112,7 @@ def pair(
             assert "Traceback (most recent call last)" not in process.log(), process.log_tail()
 
 
-def test_one_budget_per_client_over_two_processes(
-    pair: tuple[OstiaryServer, OstiaryServer, str],
-) -> None:
+def test_one_budget_per_client_over_two_processes(pair: Pair) -> None:
     first, second, url = pair
     client = first.create_client(
         name="Limited Job", grant_types="client_credentials", scopes="read"
@@ -138,9 +176,7 @@ async def _stored_count(url: str, client_id: str) -> int:
         await connection.close()
 
 
-def test_failed_guesses_count_across_processes(
-    pair: tuple[OstiaryServer, OstiaryServer, str],
-) -> None:
+def test_failed_guesses_count_across_processes(pair: Pair) -> None:
     """Five wrong passwords spread over both processes: the next guess is refused at either
     (password grant; the sign-in page shares these counters)."""
     first, second, _ = pair
@@ -165,3 +201,131 @@ def test_failed_guesses_count_across_processes(
         refused = guess(process, "correct horse battery")
         assert (refused.status_code, refused.json()["error"]) == (429, "slow_down")
         assert int(refused.headers["retry-after"]) > 0
+
+
+def test_a_client_that_keeps_overrunning_waits_longer_at_both_processes(fast_pair: Pair) -> None:
+    """Past its budget, a client waits for the window's end; past it again in the next
+    window (at the other process), it waits two windows, and both processes say so."""
+    first, second, _ = fast_pair
+    client = first.create_client(name="Runaway", grant_types="client_credentials", scopes="r")
+    auth = (client["client_id"], client["client_secret"])
+
+    def overrun(process: OstiaryServer) -> httpx.Response:
+        for _ in range(FAST_LIMIT + 1):
+            answer = httpx.post(
+                f"{process.base_url}/token",
+                data={"grant_type": "client_credentials"},
+                auth=auth,
+                timeout=10,
+            )
+            if answer.status_code == 429:
+                return answer
+            assert answer.status_code == 200, answer.text
+        raise AssertionError("the budget was not enforced")
+
+    refused = overrun(first)
+    assert refused.json()["error"] == "slow_down"
+    first_wait = int(refused.headers["retry-after"])
+    assert 1 <= first_wait <= FAST_WINDOW
+    time.sleep(first_wait)  # the client honours Retry-After: the next window has begun
+    again = overrun(second)
+    second_wait = int(again.headers["retry-after"])
+    # two windows from the start of the window it overran again: more than one window left
+    assert FAST_WINDOW < second_wait <= 2 * FAST_WINDOW, second_wait
+    deadline = time.monotonic() + SHARED
+    while True:  # the first process learns the penalty at its next share
+        answer = httpx.post(
+            f"{first.base_url}/token",
+            data={"grant_type": "client_credentials"},
+            auth=auth,
+            timeout=10,
+        )
+        if answer.status_code == 429 and int(answer.headers["retry-after"]) > FAST_WINDOW - 1:
+            break
+        assert time.monotonic() < deadline, "the other process never learnt the penalty"
+        time.sleep(SYNC_INTERVAL)  # bounded polling: wait for the next share
+    assert _rate_limited(first, "token") + _rate_limited(second, "token") >= 3
+
+
+def test_failed_client_authentication_is_limited_per_address_at_both_processes(
+    fast_pair: Pair,
+) -> None:
+    """Behind the proxy on 127.0.0.1 (trusted by default), the address is X-Forwarded-For's.
+    Wrong secrets from one address lock that address out of that client at both processes;
+    the same client from its own address goes on working. Fifty wrong secrets at once over
+    both processes are each counted."""
+    first, second, url = fast_pair
+    client = first.create_client(name="Target", grant_types="client_credentials", scopes="r")
+    client_id, secret = client["client_id"], client["client_secret"]
+
+    def token(process: OstiaryServer, address: str, password: str) -> httpx.Response:
+        return httpx.post(
+            f"{process.base_url}/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client_id, password),
+            headers={"X-Forwarded-For": address},
+            timeout=10,
+        )
+
+    attacker, home = "198.51.100.66", "192.0.2.10"
+    for n in range(AUTH_FAILURES):
+        wrong = token((first, second)[n % 2], attacker, f"wrong-{n}")
+        assert wrong.status_code == 401, wrong.text
+    refused = token(first, attacker, secret)  # the one that failed last knows at once
+    assert (refused.status_code, refused.json()["error"]) == (429, "slow_down")
+    assert int(refused.headers["retry-after"]) == AUTH_BACKOFF
+    time.sleep(3 * SYNC_INTERVAL)  # the other process refreshes within one interval
+    refused = token(second, attacker, secret)
+    assert refused.status_code == 429, refused.text
+    for process in (first, second):
+        assert token(process, home, secret).status_code == 200
+
+    burst_from = "203.0.113.99"
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post(
+                        f"{(first, second)[n % 2].base_url}/token",
+                        data={"grant_type": "client_credentials"},
+                        auth=(client_id, f"wrong-{n}"),
+                        headers={"X-Forwarded-For": burst_from},
+                    )
+                    for n in range(50)
+                )
+            )
+        return [answer.status_code for answer in answers]
+
+    statuses = asyncio.run(burst())
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.count(401) >= AUTH_FAILURES
+    time.sleep(3 * SYNC_INTERVAL)
+    for process in (first, second):
+        assert token(process, burst_from, secret).status_code == 429
+    if "OSTIARY_REDIS_URL" not in first.settings:
+        # every failure that was checked is counted: none lost between the processes
+        pair_key = _client_auth_keys(burst_from, client_id)[1]
+        assert asyncio.run(_strikes(url, pair_key)) == statuses.count(401)
+    refusals = _rate_limited(first, "client_auth") + _rate_limited(second, "client_auth")
+    assert refusals == 2 + statuses.count(429) + 2
+
+
+def _rate_limited(process: OstiaryServer, limit: str) -> float:
+    text = httpx.get(f"{process.base_url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ostiary_rate_limited_total" and sample.labels["limit"] == limit:
+                return float(sample.value)
+    return 0.0
+
+
+async def _strikes(url: str, key: str) -> int:
+    connection = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1))
+    try:
+        strikes: int = await connection.fetchval(
+            "SELECT strikes FROM rate_penalties WHERE key = $1", key
+        )
+        return strikes
+    finally:
+        await connection.close()

@@ -10,7 +10,7 @@ from core_context import ClientFactory, Clock
 from token_requests import basic, confidential_client, snapshot, token_request
 
 from ostiary.oauth.context import Context
-from ostiary.oauth.memory import MemoryRateCounters, MemoryStore
+from ostiary.oauth.memory import MemoryPenaltyStore, MemoryRateCounters, MemoryStore
 from ostiary.oauth.token_endpoint import TokenResponse, handle_token_request
 from ostiary.server.rate_limit import SharedRateLimiter
 
@@ -23,7 +23,12 @@ WINDOW = 60
 @pytest.fixture
 def limited(ctx: Context) -> Context:
     limiter = SharedRateLimiter(
-        MemoryRateCounters(), name="token", limit=LIMIT, window=WINDOW, sync_interval=1
+        MemoryRateCounters(),
+        MemoryPenaltyStore(),
+        name="token",
+        limit=LIMIT,
+        window=WINDOW,
+        sync_interval=1,
     )
     return dataclasses.replace(ctx, token_limits=limiter)
 

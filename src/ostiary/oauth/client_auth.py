@@ -20,7 +20,7 @@ from ostiary.jose import JoseError, JWKSet, jwt
 
 from .client_secrets import verify_client_secret
 from .context import Context
-from .errors import InvalidClient, InvalidRequest
+from .errors import InvalidClient, InvalidRequest, SlowDown
 from .models import AuthMethod, Client
 from .token_hash import hash_token
 from .token_request import Form
@@ -117,14 +117,51 @@ def parse_basic_authorization(header: str) -> tuple[str, str]:
 
 
 async def authenticate_client(
-    form: Form, authorization: str | None, ctx: Context, *, endpoint: str
+    form: Form,
+    authorization: str | None,
+    ctx: Context,
+    *,
+    endpoint: str,
+    address: str | None = None,
 ) -> Client:
     """The registered client a back-channel request authenticates as; `InvalidClient` if none.
 
     `endpoint` is the URL of the endpoint being called: a client assertion may name it, the
-    token endpoint or the issuer as its audience.
+    token endpoint or the issuer as its audience. With `address` (where the request came
+    from) and `ctx.client_auth_limits`, failures are counted per address, and an address
+    past its budget gets `SlowDown` before any credential is checked (no oracle while it
+    waits).
     """
-    credentials = parse_client_credentials(form, authorization)
+    limits = ctx.client_auth_limits
+    if limits is None or address is None:
+        return await _authenticate(parse_client_credentials(form, authorization), ctx, endpoint)
+    refused: InvalidClient | None = None
+    claimed = ""  # the client id the request names, checked or not; "" when it names none
+    try:
+        credentials = parse_client_credentials(form, authorization)
+        claimed = credentials.client_id or ""
+    except InvalidClient as exc:
+        refused = exc
+    wait = limits.wait(address, claimed, now=ctx.now())
+    if wait:
+        raise SlowDown(
+            "too many failed client authentications from this address; "
+            "retry after Retry-After seconds",
+            retry_after=wait,
+            limit="client_auth",
+        )
+    try:
+        if refused is not None:
+            raise refused
+        client = await _authenticate(credentials, ctx, endpoint)
+    except InvalidClient:
+        await limits.failed(address, claimed, now=ctx.now())
+        raise
+    await limits.succeeded(address, claimed, now=ctx.now())
+    return client
+
+
+async def _authenticate(credentials: ClientCredentials, ctx: Context, endpoint: str) -> Client:
     if credentials.assertion is not None:
         return await _authenticate_assertion(
             credentials.assertion, credentials.client_id, ctx, endpoint=endpoint

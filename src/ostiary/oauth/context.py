@@ -10,7 +10,7 @@ from typing import Protocol
 from ostiary.jose.jwk import JWK, JWKSet
 
 from .config import ServerConfig
-from .rate_limits import RateLimiter
+from .rate_limits import ClientAuthLimiter, RateLimiter
 from .store import Store, ThrottleStore
 
 
@@ -45,6 +45,7 @@ class Context:
     passwords: PasswordHasher
     clock: Callable[[], int] = field(default=_now)
     token_limits: RateLimiter | None = None  # per client at the token endpoint; None: none
+    client_auth_limits: ClientAuthLimiter | None = None  # failed client auth; None: none
     throttle: ThrottleStore | None = None  # failed-guess counters elsewhere (Redis); None: store
 
     def now(self) -> int:

@@ -83,15 +83,19 @@ class DatabaseUnavailable(TemporarilyUnavailable):
 
 
 class SlowDown(OAuthError):
-    """Too many requests; rendered as 429 with Retry-After."""
+    """Too many requests; rendered as 429 with Retry-After. `limit` names the limit that
+    refused (a metrics label from a closed set: "token", "client_auth", "password")."""
 
     error = "slow_down"
     status = 429
     redirectable = False
 
-    def __init__(self, description: str = "", *, retry_after: int = 1, detail: str = "") -> None:
+    def __init__(
+        self, description: str = "", *, retry_after: int = 1, limit: str = "", detail: str = ""
+    ) -> None:
         super().__init__(description, detail=detail)
         self.retry_after = retry_after
+        self.limit = limit
 
 
 class UnregisteredRedirectUri(OAuthError):

@@ -32,7 +32,11 @@ async def handle_introspection_request(req: TokenRequest, ctx: Context) -> Token
         form = parse_form(req)
         token = form.require("token")
         client = await authenticate_client(
-            form, req.authorization, ctx, endpoint=introspection_endpoint(ctx.config)
+            form,
+            req.authorization,
+            ctx,
+            endpoint=introspection_endpoint(ctx.config),
+            address=req.address,
         )
         if client.is_public:
             raise InvalidClient("public clients may not introspect tokens")

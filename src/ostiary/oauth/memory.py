@@ -23,6 +23,7 @@ from .models import (
     SigningKey,
     User,
 )
+from .rate_limits import Penalty
 
 
 class MemoryClientStore:
@@ -410,6 +411,27 @@ class MemoryRateCounters:
         return totals
 
 
+class MemoryPenaltyStore:
+    def __init__(self) -> None:
+        self._rows: dict[str, Penalty] = {}
+
+    async def update(
+        self, key: str, change: Callable[[Penalty | None], Penalty], *, now: int
+    ) -> Penalty:
+        current = self._rows.get(key)
+        if current is not None and current.forget_at <= now:
+            current = None
+        self._rows[key] = penalty = change(current)
+        return penalty
+
+    async def active(self, prefix: str, *, now: int) -> dict[str, Penalty]:
+        self._rows = {k: p for k, p in self._rows.items() if p.forget_at > now}
+        return {k: p for k, p in self._rows.items() if k.startswith(prefix)}
+
+    async def forget(self, key: str) -> None:
+        self._rows.pop(key, None)
+
+
 class MemoryAuditLog:
     def __init__(self) -> None:
         self.events: list[AuditEvent] = []
@@ -467,6 +489,7 @@ class MemoryStore:
         self.keys = MemoryKeyStore()
         self.throttle = MemoryThrottleStore()
         self.rates = MemoryRateCounters()
+        self.penalties = MemoryPenaltyStore()
 
     async def ping(self) -> None:
         """Memory always answers."""

@@ -28,7 +28,11 @@ async def handle_revocation_request(req: TokenRequest, ctx: Context) -> TokenRes
         form = parse_form(req)
         token = form.require("token")
         client = await authenticate_client(
-            form, req.authorization, ctx, endpoint=revocation_endpoint(ctx.config)
+            form,
+            req.authorization,
+            ctx,
+            endpoint=revocation_endpoint(ctx.config),
+            address=req.address,
         )
         # §2.1: the hint only orders the search; an unknown hint is ignored.
         if is_jwt(token):

@@ -7,7 +7,7 @@ Times are integer Unix seconds passed in by the caller; stores never read the cl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from .models import (
@@ -25,6 +25,7 @@ from .models import (
     SigningKey,
     User,
 )
+from .rate_limits import Penalty
 
 
 class ClientStore(Protocol):
@@ -190,6 +191,22 @@ class RateCounterStore(Protocol):
         once `expires_at` has passed; `now` lets the store drop expired ones meanwhile."""
 
 
+class PenaltyStore(Protocol):
+    """The `Penalty` of each key past a shared limit (`ostiary.oauth.rate_limits`)."""
+
+    async def update(
+        self, key: str, change: Callable[[Penalty | None], Penalty], *, now: int
+    ) -> Penalty:
+        """Replace the penalty of `key` by `change(current)`, with no other update of that
+        key in between (every process), and return it. `current` is None when there is
+        none or it was forgotten (`forget_at <= now`)."""
+
+    async def active(self, prefix: str, *, now: int) -> dict[str, Penalty]:
+        """Every penalty not yet forgotten whose key starts with `prefix`, by key."""
+
+    async def forget(self, key: str) -> None: ...
+
+
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
     async def tail(self, limit: int = 50) -> Sequence[AuditEvent]: ...
@@ -220,6 +237,8 @@ class Store(Protocol):
     def throttle(self) -> ThrottleStore: ...
     @property
     def rates(self) -> RateCounterStore: ...
+    @property
+    def penalties(self) -> PenaltyStore: ...
     @property
     def audit(self) -> AuditLog: ...
 

@@ -24,7 +24,11 @@ async def handle_token_request(req: TokenRequest, ctx: Context) -> TokenResponse
         form = parse_form(req)
         grant_type = form.require("grant_type")
         client = await authenticate_client(
-            form, req.authorization, ctx, endpoint=token_endpoint(ctx.config)
+            form,
+            req.authorization,
+            ctx,
+            endpoint=token_endpoint(ctx.config),
+            address=req.address,
         )
         if ctx.token_limits is not None:
             # after authentication: only a client's own requests use up its budget
@@ -33,6 +37,7 @@ async def handle_token_request(req: TokenRequest, ctx: Context) -> TokenResponse
                 raise SlowDown(
                     "this client sent too many token requests; retry after Retry-After seconds",
                     retry_after=wait,
+                    limit="token",
                 )
         grant = GRANTS.get(grant_type)
         if grant is None:

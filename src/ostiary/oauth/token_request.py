@@ -56,6 +56,7 @@ class TokenResponse:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=lambda: dict(NO_STORE))
+    limit: str = ""  # a 429: the limit that refused (for the server's metrics; never sent)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ def error_response(error: OAuthError) -> TokenResponse:
         headers["Retry-After"] = str(max(1, error.retry_after))
     if isinstance(error, UseDPoPNonce):
         headers["DPoP-Nonce"] = error.nonce  # RFC 9449 §8
-    return TokenResponse(status=error.status, body=body, headers=headers)
+    limit = error.limit if isinstance(error, SlowDown) else ""
+    return TokenResponse(status=error.status, body=body, headers=headers, limit=limit)
 
 
 def _printable(name: object) -> str:

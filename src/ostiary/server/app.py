@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ostiary.oauth.context import Context
-from ostiary.oauth.errors import TemporarilyUnavailable
+from ostiary.oauth.errors import DatabaseUnavailable, TemporarilyUnavailable
 from ostiary.oauth.metadata import (
     AUTHORIZATION_PATH,
     END_SESSION_PATH,
@@ -40,20 +40,26 @@ from ostiary.oauth.metadata import (
     TOKEN_PATH,
     USERINFO_PATH,
 )
-from ostiary.oauth.store import RateCounterStore, Store, ThrottleStore
+from ostiary.oauth.store import PenaltyStore, RateCounterStore, Store, ThrottleStore
 from ostiary.store import migrate, open_store
 
 from . import metrics, render
 from .body_limit import BodyLimit
 from .cors import CLIENT_METHODS, PUBLIC_PATHS, ClientOrigins
 from .csrf import CsrfProtection
+from .health import DatabaseHealth
 from .key_secret import derive_key, load_key_secret, with_derived_keys
 from .keyring import DbKeyRing, ensure_signing_keys, server_algorithms
 from .openapi import HEALTH_PATH, METRICS_PATH, OPENAPI_PATH
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
-from .rate_limit import SharedRateLimiter
-from .redis_counters import REDIS_ERRORS, RedisRateCounters, RedisThrottleStore
+from .rate_limit import CLIENT_AUTH_MEMORY, SharedClientAuthLimiter, SharedRateLimiter
+from .redis_counters import (
+    REDIS_ERRORS,
+    RedisPenaltyStore,
+    RedisRateCounters,
+    RedisThrottleStore,
+)
 from .routes_authorize import authorize
 from .routes_consent import consent
 from .routes_login import login_page_or_form
@@ -230,7 +236,13 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             refresh_interval=settings.key_refresh_interval,
             default_alg=config.signing_alg,
         )
-        token_limits = _token_limits(settings, store, stack)
+        penalties, errors = _penalty_store(settings, store, stack)
+        token_limits = _token_limits(
+            settings, store, penalties, errors, stack=stack, clock=options.clock
+        )
+        client_auth_limits = await _client_auth_limits(
+            settings, penalties, errors, stack=stack, clock=options.clock
+        )
         throttle: ThrottleStore = store.throttle
         if settings.redis_url is not None:
             redis_throttle = RedisThrottleStore(
@@ -251,6 +263,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
                 passwords=passwords,
                 clock=options.clock,
                 token_limits=token_limits,
+                client_auth_limits=client_auth_limits,
                 throttle=throttle,
             ),
             keyring=keyring,
@@ -261,19 +274,49 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             pages=options.pages,
             throttle=LoginThrottle(store=throttle, config=config),
             origins=ClientOrigins(store.clients),
+            health=DatabaseHealth(
+                store.ping,
+                timeout=settings.health_timeout,
+                interval=settings.health_interval,
+                clock=options.clock,
+            ),
         )
         yield
 
 
-def _token_limits(
+Errors = tuple[type[BaseException], ...]
+
+
+def _penalty_store(
     settings: Settings, store: Store, stack: contextlib.AsyncExitStack
+) -> tuple[PenaltyStore, Errors]:
+    """Where the limits' penalties are shared: Redis when configured, else the database;
+    and what a failed share through it may raise besides `DatabaseUnavailable`."""
+    if settings.redis_url is None:
+        return store.penalties, ()
+    penalties = RedisPenaltyStore(
+        settings.redis_url,
+        prefix=f"{settings.redis_prefix}:penalty",
+        timeout=settings.database_timeout,
+    )
+    stack.push_async_callback(penalties.close)
+    return penalties, REDIS_ERRORS
+
+
+def _token_limits(
+    settings: Settings,
+    store: Store,
+    penalties: PenaltyStore,
+    errors: Errors,
+    *,
+    stack: contextlib.AsyncExitStack,
+    clock: Callable[[], int],
 ) -> SharedRateLimiter | None:
     """The per-client token endpoint limit, sharing its counts in the background until the
     app stops (then once more, so the other processes count what this one admitted)."""
     if settings.token_rate_limit == 0:
         return None
     counters: RateCounterStore = store.rates
-    errors: tuple[type[BaseException], ...] = ()
     if settings.redis_url is not None:
         redis_counters = RedisRateCounters(
             settings.redis_url,
@@ -281,18 +324,51 @@ def _token_limits(
             timeout=settings.database_timeout,
         )
         stack.push_async_callback(redis_counters.close)
-        counters, errors = redis_counters, REDIS_ERRORS
+        counters = redis_counters
     limiter = SharedRateLimiter(
         counters,
+        penalties,
         name="token",
         limit=settings.token_rate_limit,
         window=settings.token_rate_window,
         sync_interval=settings.rate_limit_sync_interval,
+        backoff_cap=settings.token_rate_backoff_cap,
         errors=errors,
+        clock=clock,
     )
     sharing = asyncio.get_running_loop().create_task(limiter.run())
     stack.push_async_callback(limiter.close)
     stack.push_async_callback(_cancel, sharing)  # first: no share runs during the last one
+    return limiter
+
+
+async def _client_auth_limits(
+    settings: Settings,
+    penalties: PenaltyStore,
+    errors: Errors,
+    *,
+    stack: contextlib.AsyncExitStack,
+    clock: Callable[[], int],
+) -> SharedClientAuthLimiter | None:
+    """The failed client authentication limit, learning the other processes' waits in the
+    background until the app stops."""
+    if settings.client_auth_max_failures == 0:
+        return None
+    limiter = SharedClientAuthLimiter(
+        penalties,
+        max_failures=settings.client_auth_max_failures,
+        max_clients=settings.client_auth_max_clients,
+        backoff=settings.client_auth_backoff,
+        backoff_cap=settings.client_auth_backoff_cap,
+        memory=CLIENT_AUTH_MEMORY * settings.client_auth_backoff_cap,
+        sync_interval=settings.rate_limit_sync_interval,
+        errors=errors,
+        clock=clock,
+    )
+    with contextlib.suppress(DatabaseUnavailable, *errors):
+        await limiter.refresh()  # a process that starts knows the waits already in force
+    refreshing = asyncio.get_running_loop().create_task(limiter.run())
+    stack.push_async_callback(_cancel, refreshing)
     return limiter
 
 

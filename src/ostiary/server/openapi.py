@@ -285,7 +285,12 @@ def _back_channel(
                     headers={"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
                 ),
                 "415": _ERROR_JSON,
-                "429": _ERROR_JSON,
+                "429": _json(
+                    _ref("OAuthError"),
+                    "slow_down: a rate limit or the failed client authentication limit; "
+                    "Retry-After says when to try again",
+                    headers={"Retry-After": {"required": True, "schema": {"type": "string"}}},
+                ),
             },
         }
     }

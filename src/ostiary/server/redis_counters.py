@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final, cast
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from ostiary.oauth.errors import DatabaseUnavailable
+from ostiary.oauth.rate_limits import Penalty
 
 # What a failed share raises: the limiter counts alone until Redis answers again.
 REDIS_ERRORS: Final = (RedisError,)
@@ -103,6 +104,75 @@ class RedisThrottleStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class RedisPenaltyStore:
+    """`ostiary.oauth.store.PenaltyStore` on Redis: one string per key (expiring when the
+    penalty is forgotten) and a sorted set of the keys by that time, for `active`. An update
+    is optimistic (WATCH, then MULTI/EXEC), retried when another process changed the key."""
+
+    def __init__(self, url: str, *, prefix: str = "ostiary:penalty", timeout: float = 5.0) -> None:
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._prefix = prefix
+        self._index = f"{prefix}:index"
+
+    async def update(
+        self, key: str, change: Callable[[Penalty | None], Penalty], *, now: int
+    ) -> Penalty:
+        name = f"{self._prefix}:{key}"
+        with _reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(name)
+                        current = _penalty(await pipe.get(name), now=now)
+                        penalty = change(current)
+                        if penalty == current:
+                            return penalty  # leaving the pipeline ends the WATCH
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.set(name, _text(penalty), exat=max(penalty.forget_at, now + 1))
+                        pipe.zadd(self._index, {key: penalty.forget_at})
+                        pipe.zremrangebyscore(self._index, "-inf", now)
+                        await pipe.execute()
+                        return penalty
+                    except WatchError:
+                        continue  # another process changed it first: read it again
+
+    async def active(self, prefix: str, *, now: int) -> dict[str, Penalty]:
+        with _reachable():
+            members = await self._redis.zrangebyscore(self._index, f"({now}", "+inf")
+            keys = [cast(bytes, member).decode("utf-8") for member in members]
+            keys = [key for key in keys if key.startswith(prefix)]
+            if not keys:
+                return {}
+            values = await self._redis.mget([f"{self._prefix}:{key}" for key in keys])
+        found = {key: _penalty(value, now=now) for key, value in zip(keys, values, strict=True)}
+        return {key: penalty for key, penalty in found.items() if penalty is not None}
+
+    async def forget(self, key: str) -> None:
+        with _reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(f"{self._prefix}:{key}")
+                pipe.zrem(self._index, key)
+                await pipe.execute()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _text(penalty: Penalty) -> str:
+    return f"{penalty.strikes} {penalty.struck_at} {penalty.until} {penalty.forget_at}"
+
+
+def _penalty(value: bytes | str | None, *, now: int) -> Penalty | None:
+    if value is None:
+        return None
+    strikes, struck_at, until, forget_at = (int(part) for part in value.split())
+    if forget_at <= now:
+        return None
+    return Penalty(strikes=strikes, struck_at=struck_at, until=until, forget_at=forget_at)
 
 
 @contextlib.contextmanager

@@ -81,6 +81,8 @@ class BackChannelEndpoint:
         await _send(send, response, default_headers(hsts=rt.hsts), cors)
         if response.status >= 400:
             metrics.count_oauth_error(str(response.body.get("error", "")))
+            if response.status == 429:
+                metrics.count_rate_limited(response.limit or "unnamed")
         elif self.counts_tokens and request is not None:
             # a success, so grant_type is one the server knows: a bounded label
             metrics.count_token_issued(request.form["grant_type"][0])

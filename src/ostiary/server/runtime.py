@@ -15,6 +15,7 @@ from ostiary.oauth.token_hash import hash_token, new_token_value
 
 from .cors import ClientOrigins
 from .csrf import CsrfProtection
+from .health import DatabaseHealth
 from .keyring import DbKeyRing
 from .pages import Pages
 from .passwords import Argon2PasswordHasher
@@ -36,6 +37,7 @@ class Runtime:
     pages: Pages
     throttle: LoginThrottle
     origins: ClientOrigins  # CORS: the origins of registered clients' redirect URIs
+    health: DatabaseHealth
 
     def now(self) -> int:
         return self.ctx.now()

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     max_request_size: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     metrics_token: SecretStr | None = None  # when set, GET /metrics needs it as a bearer token
     health_timeout: float = Field(default=2.0, gt=0, le=60)  # /health waits this long for the db
+    health_interval: float = Field(default=1.0, gt=0, le=60)  # /health checks the db this often
     # PostgreSQL: each connect, wait for a pooled connection and statement; past it, 503
     database_timeout: float = Field(default=5.0, gt=0, le=300)
     database_pool_size: int = Field(default=10, ge=1, le=1000)  # connections per process
@@ -71,7 +72,17 @@ class Settings(BaseSettings):
     # default: it stops a runaway client, not a busy one.
     token_rate_limit: int = Field(default=120_000, ge=0)
     token_rate_window: int = Field(default=60, ge=1, le=24 * 3600)
+    # a client past its budget again in the window after its penalty: refused 2, 4, 8, ...
+    # windows, the part beyond the first window at most this long (0: no back-off)
+    token_rate_backoff_cap: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
     rate_limit_sync_interval: float = Field(default=1.0, gt=0, le=60)  # share counts this often
+    # Failed client authentication (token, revocation, introspection): per address and
+    # client id this many free, per address this many client ids free; then a wait from
+    # `client_auth_backoff` seconds, doubling, up to the cap. 0 failures: no limit.
+    client_auth_max_failures: int = Field(default=10, ge=0)
+    client_auth_max_clients: int = Field(default=20, ge=1)
+    client_auth_backoff: int = Field(default=1, ge=1)
+    client_auth_backoff_cap: int = Field(default=900, ge=1, le=24 * 3600)
     redis_url: str | None = None  # rate-limit counters in Redis instead of the database
     redis_prefix: str = Field(default="ostiary", min_length=1, max_length=100, pattern=r"^\S+$")
     # RFC 7591 at /register: "token" needs an initial access token (`ostiary clients

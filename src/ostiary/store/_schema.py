@@ -227,6 +227,18 @@ rate_counters = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
+# The penalty of each key past a shared limit (`oauth/rate_limits.py`): a client past its
+# token budget again and again, an address failing client authentication.
+rate_penalties = Table(
+    "rate_penalties",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("strikes", BigInteger, nullable=False),
+    Column("struck_at", BigInteger, nullable=False),
+    Column("until", BigInteger, nullable=False),
+    Column("forget_at", BigInteger, nullable=False, index=True),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

@@ -17,6 +17,7 @@ from ._consents import SqlConsentStore
 from ._database import DEFAULT_TIMEOUT_S, Database, connect, pool_status, sqlite_file_exists
 from ._keys import SqlKeyStore
 from ._migrate import current_revision, head_revision, upgrade
+from ._penalties import SqlPenaltyStore
 from ._rates import SqlRateCounters
 from ._replay import SqlReplayStore
 from ._sessions import SqlSessionStore
@@ -47,6 +48,7 @@ class SqlStore:
         self.replay = SqlReplayStore(db)
         self.throttle = SqlThrottleStore(db)
         self.rates = SqlRateCounters(db)
+        self.penalties = SqlPenaltyStore(db)
         self.audit = SqlAuditLog(db)
 
     @property

@@ -64,7 +64,9 @@ async def exchange_password(request: GrantRequest, ctx: Context) -> dict[str, An
     # Charged before the slow hash (see `throttling`); a success gives the attempt back.
     wait = await throttling.take_attempt(ctx.throttles, keys, now=now, config=config)
     if wait:
-        raise SlowDown("too many failed attempts; try again later", retry_after=wait)
+        raise SlowDown(
+            "too many failed attempts; try again later", retry_after=wait, limit="password"
+        )
     user = await ctx.store.users.by_username(username)
     if user is None:
         # Spend what a real check spends, so timing does not tell which usernames exist.
