@@ -359,7 +359,11 @@ async def test_redis_throttle_lets_only_the_budget_through_a_burst(
     waits = await asyncio.gather(
         *(throttling.take_attempt(redis_throttle, keys, now=NOW, config=config) for _ in range(20))
     )
-    assert waits.count(0) == config.login_max_failures
+    # Never more than the budget. Fewer may pass: each attempt charges the user's key, then
+    # the address's, and under a burst the two counts can come back in different orders, so
+    # an attempt that is within the budget on one key may be past it on the other (refusing
+    # too many is the safe way to lose that race).
+    assert 1 <= waits.count(0) <= config.login_max_failures
     assert all(wait >= 1 for wait in waits if wait)
 
 
