@@ -224,6 +224,18 @@ async def test_penalty_store_contract(shared: Shared) -> None:
     assert await store.active("token:", now=NOW) == {"token:c_a": first}
     assert set(await store.active("client_auth:", now=NOW)) == {"client_auth:pair:x"}
     assert set(await store.active("", now=NOW)) == {"token:c_a", "client_auth:pair:x"}
+    # a failure inside its budget is remembered but makes nobody wait
+    await store.update(
+        "client_auth:pair:y",
+        functools.partial(failure, at=NOW, free=5, base=1, cap=9, memory=100),
+        now=NOW,
+    )
+    assert set(await store.active("client_auth:", now=NOW)) == {
+        "client_auth:pair:x",
+        "client_auth:pair:y",
+    }
+    assert set(await store.active("client_auth:", now=NOW, waiting=True)) == {"client_auth:pair:x"}
+    assert await store.active("client_auth:", now=NOW + 1, waiting=True) == {}
     # a prefix is a prefix, not a pattern
     assert await store.active("token%", now=NOW) == {}
     assert await store.active("token_", now=NOW) == {}
@@ -239,7 +251,7 @@ async def test_penalty_store_contract(shared: Shared) -> None:
     assert seen == [None]
     await store.forget("client_auth:pair:x")
     await store.forget("never-there")
-    assert await store.active("client_auth:", now=NOW) == {}
+    assert set(await store.active("client_auth:", now=NOW)) == {"client_auth:pair:y"}
 
 
 async def test_penalty_updates_under_a_race_lose_nothing(shared: Shared) -> None:

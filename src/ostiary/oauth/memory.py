@@ -424,9 +424,13 @@ class MemoryPenaltyStore:
         self._rows[key] = penalty = change(current)
         return penalty
 
-    async def active(self, prefix: str, *, now: int) -> dict[str, Penalty]:
+    async def active(self, prefix: str, *, now: int, waiting: bool = False) -> dict[str, Penalty]:
         self._rows = {k: p for k, p in self._rows.items() if p.forget_at > now}
-        return {k: p for k, p in self._rows.items() if k.startswith(prefix)}
+        return {
+            k: p
+            for k, p in self._rows.items()
+            if k.startswith(prefix) and (not waiting or p.until > now)
+        }
 
     async def forget(self, key: str) -> None:
         self._rows.pop(key, None)

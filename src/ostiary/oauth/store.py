@@ -201,8 +201,9 @@ class PenaltyStore(Protocol):
         key in between (every process), and return it. `current` is None when there is
         none or it was forgotten (`forget_at <= now`)."""
 
-    async def active(self, prefix: str, *, now: int) -> dict[str, Penalty]:
-        """Every penalty not yet forgotten whose key starts with `prefix`, by key."""
+    async def active(self, prefix: str, *, now: int, waiting: bool = False) -> dict[str, Penalty]:
+        """Every penalty not yet forgotten whose key starts with `prefix`, by key; with
+        `waiting`, only those that still refuse (`until > now`)."""
 
     async def forget(self, key: str) -> None: ...
 

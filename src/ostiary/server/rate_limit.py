@@ -204,7 +204,7 @@ class SharedClientAuthLimiter:
         self._errors = _SHARE_ERRORS + errors
         self._clock = clock
         self._waiting: dict[str, Penalty] = {}  # keys that must wait, by store key
-        self._remembered: set[str] = set()  # keys with failures the store remembers
+        self._remembered: dict[str, int] = {}  # keys that failed here: key -> forget_at
 
     def wait(self, address: str, client_id: str, *, now: int) -> int:
         if not self._waiting:
@@ -228,27 +228,27 @@ class SharedClientAuthLimiter:
             self._learn(address_key, await self._store.update(address_key, rule, now=now), now)
 
     async def succeeded(self, address: str, client_id: str, *, now: int) -> None:
-        if not self._remembered:
+        if not self._remembered and not self._waiting:
             return
         _, pair_key = _client_auth_keys(address, client_id)
-        if pair_key in self._remembered:
-            self._remembered.discard(pair_key)
+        if pair_key in self._remembered or pair_key in self._waiting:
+            self._remembered.pop(pair_key, None)
             self._waiting.pop(pair_key, None)
             # a courtesy: a store out of reach must not turn this success into an error
             with contextlib.suppress(*self._errors):
                 await self._store.forget(pair_key)
 
     def _learn(self, key: str, penalty: Penalty, now: int) -> None:
-        self._remembered.add(key)
+        self._remembered[key] = penalty.forget_at
         if penalty.until > now:
             self._waiting[key] = penalty
 
     async def refresh(self) -> None:
-        """Learn every wait in force, and which keys have failures remembered."""
+        """Learn every wait in force. Only the keys that wait are read: under a spray from
+        many addresses, most keys have a failure or two remembered and wait for nothing."""
         now = math.floor(self._clock())
-        active = await self._store.active(CLIENT_AUTH_PREFIX, now=now)
-        self._remembered = set(active)
-        self._waiting = {key: p for key, p in active.items() if p.until > now}
+        self._waiting = await self._store.active(CLIENT_AUTH_PREFIX, now=now, waiting=True)
+        self._remembered = {k: at for k, at in self._remembered.items() if at > now}
 
     async def run(self) -> None:
         """Refresh every `sync_interval` seconds until cancelled."""

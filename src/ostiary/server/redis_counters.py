@@ -116,7 +116,8 @@ class RedisPenaltyStore:
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._prefix = prefix
-        self._index = f"{prefix}:index"
+        self._index = f"{prefix}:index"  # every key, by forget_at
+        self._waiting = f"{prefix}:waiting"  # every key, by until
 
     async def update(
         self, key: str, change: Callable[[Penalty | None], Penalty], *, now: int
@@ -134,28 +135,36 @@ class RedisPenaltyStore:
                         pipe.multi()  # type: ignore[no-untyped-call]
                         pipe.set(name, _text(penalty), exat=max(penalty.forget_at, now + 1))
                         pipe.zadd(self._index, {key: penalty.forget_at})
+                        pipe.zadd(self._waiting, {key: penalty.until})
                         pipe.zremrangebyscore(self._index, "-inf", now)
+                        pipe.zremrangebyscore(self._waiting, "-inf", now)
                         await pipe.execute()
                         return penalty
                     except WatchError:
                         continue  # another process changed it first: read it again
 
-    async def active(self, prefix: str, *, now: int) -> dict[str, Penalty]:
+    async def active(self, prefix: str, *, now: int, waiting: bool = False) -> dict[str, Penalty]:
+        index = self._waiting if waiting else self._index
         with _reachable():
-            members = await self._redis.zrangebyscore(self._index, f"({now}", "+inf")
+            members = await self._redis.zrangebyscore(index, f"({now}", "+inf")
             keys = [cast(bytes, member).decode("utf-8") for member in members]
             keys = [key for key in keys if key.startswith(prefix)]
             if not keys:
                 return {}
             values = await self._redis.mget([f"{self._prefix}:{key}" for key in keys])
         found = {key: _penalty(value, now=now) for key, value in zip(keys, values, strict=True)}
-        return {key: penalty for key, penalty in found.items() if penalty is not None}
+        return {
+            key: penalty
+            for key, penalty in found.items()
+            if penalty is not None and (not waiting or penalty.until > now)
+        }
 
     async def forget(self, key: str) -> None:
         with _reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(f"{self._prefix}:{key}")
                 pipe.zrem(self._index, key)
+                pipe.zrem(self._waiting, key)
                 await pipe.execute()
 
     async def close(self) -> None:

@@ -75,14 +75,15 @@ class SqlPenaltyStore:
 
         return await self._db.write(work)
 
-    async def active(self, prefix: str, *, now: int) -> dict[str, Penalty]:
+    async def active(self, prefix: str, *, now: int, waiting: bool = False) -> dict[str, Penalty]:
         if now - self._purged_at >= PURGE_EVERY:
             # its own short transaction, which holds no other lock: it never deadlocks with
             # an update (each holds one row)
             self._purged_at = now
             await self._db.write(lambda conn: conn.execute(_PURGE, {"p_now": now}))
         query = select(_p.key, *_COLUMNS).where(
-            _p.forget_at > now, _p.key.startswith(prefix, autoescape=True)
+            (_p.until if waiting else _p.forget_at) > now,
+            _p.key.startswith(prefix, autoescape=True),
         )
         rows = await self._db.read(lambda conn: conn.execute(query).all())
         return {
