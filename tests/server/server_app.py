@@ -57,6 +57,9 @@ def fast_hasher() -> Argon2PasswordHasher:
 def make_settings(folder: Path, **values: Any) -> Settings:
     """Settings with the secret and the SQLite file in `folder`, never in the working folder."""
     values.setdefault("key_file", None)
+    # logout tokens are sent when a test says so (`runtime.logouts.deliver_due()`), by the
+    # fixed clock, not by a background task racing it
+    values.setdefault("logout_delivery_interval", 0)
     values.setdefault("database_url", f"sqlite:///{folder / 'ostiary.db'}")
     if values["key_file"] is None:
         key_file = folder / "ostiary.key"

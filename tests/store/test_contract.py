@@ -68,6 +68,7 @@ def make_code(code_hash: str = "code-1", **fields: Any) -> AuthorizationCode:
         "auth_time": NOW - 5,
         "created_at": NOW,
         "expires_at": NOW + 60,
+        "sid": "sid-of-code",
     }
     return AuthorizationCode(**(values | fields))
 
@@ -83,6 +84,7 @@ def make_refresh(token_hash: str = "rt-1", **fields: Any) -> RefreshToken:  # no
         "created_at": NOW,
         "expires_at": NOW + 3600,
         "auth_time": NOW - 5,
+        "sid": "sid-of-grant",
     }
     return RefreshToken(**(values | fields))
 
@@ -996,3 +998,145 @@ async def test_text_no_database_can_hold_is_never_found(owners: Store, value: st
     assert await store.users.delete(value) is False
     assert await store.apis.get(value) is None
     assert await store.apis.delete(value) is False
+
+
+# -- login sessions' clients and the logout queue (Back-Channel Logout 1.0) -----------------
+
+
+def listening(client_id: str, **oidc: Any) -> Client:
+    return make_client(
+        client_id,
+        oidc=ClientOidc(backchannel_logout_uri=f"https://{client_id}.example/bcl", **oidc),
+    )
+
+
+async def test_session_sid_round_trips_and_is_unique(owners: Store) -> None:
+    session = dataclasses.replace(make_session(), sid="sid-1")
+    await owners.sessions.add(session)
+    assert await owners.sessions.get("s1", now=NOW) == session
+    with pytest.raises(ValueError, match="exists"):
+        await owners.sessions.add(dataclasses.replace(make_session("s2"), sid="sid-1"))
+
+
+async def test_ending_a_session_queues_one_delivery_per_listening_client(owners: Store) -> None:
+    await owners.clients.add(listening("mail"))
+    await owners.clients.add(listening("calendar"))  # joined another session only
+    await owners.sessions.add(dataclasses.replace(make_session(), sid="sid-1"))
+    await owners.sessions.add(dataclasses.replace(make_session("s2"), sid="sid-2"))
+    for client_id in ("mail", "c1", "mail"):  # c1 registered no back-channel URI
+        await owners.sessions.join("s1", client_id, now=NOW)
+    await owners.sessions.join("s2", "calendar", now=NOW)
+    assert await owners.logouts.pending() == []
+    assert await owners.sessions.end("s1", now=NOW + 1) is True
+    (queued,) = await owners.logouts.pending()
+    assert (queued.client_id, queued.user_id, queued.sid) == ("mail", "u1", "sid-1")
+    assert (queued.reason, queued.created_at, queued.attempts) == ("logout", NOW + 1, 0)
+    assert len(queued.jti) >= 16
+    assert await owners.sessions.end("s1", now=NOW + 2) is False  # nothing queued twice
+    assert len(await owners.logouts.pending()) == 1
+
+
+async def test_join_refuses_an_unknown_session_or_client(owners: Store) -> None:
+    await owners.sessions.add(make_session())
+    with pytest.raises(ValueError, match="no such"):
+        await owners.sessions.join("s1", "nobody", now=NOW)
+    with pytest.raises(ValueError, match="no such"):
+        await owners.sessions.join("unknown", "c1", now=NOW)
+
+
+async def test_signing_a_user_out_queues_for_each_session(owners: Store) -> None:
+    await owners.clients.add(listening("mail"))
+    for name in ("s1", "s2"):
+        await owners.sessions.add(dataclasses.replace(make_session(name), sid=f"sid-{name}"))
+        await owners.sessions.join(name, "mail", now=NOW)
+    assert await owners.sessions.end_for_user("u1", now=NOW + 1, reason="user deleted") == 2
+    assert await owners.users.delete("u1") is True  # the queue outlives the user
+    queued = await owners.logouts.pending()
+    assert sorted(d.sid or "" for d in queued) == ["sid-s1", "sid-s2"]
+    assert {d.reason for d in queued} == {"user deleted"}
+    assert len({d.jti for d in queued}) == 2
+
+
+async def test_expired_sessions_are_ended_once_and_queued(owners: Store) -> None:
+    await owners.clients.add(listening("mail"))
+    for name in ("s1", "s2", "s3"):
+        await owners.sessions.add(make_session(name))
+        await owners.sessions.join(name, "mail", now=NOW)
+    await owners.sessions.end("s3", now=NOW + 1)
+    assert await owners.sessions.end_expired(now=NOW + 99) == 0  # not expired yet
+    assert await owners.sessions.end_expired(now=NOW + 100, limit=1) == 1
+    assert await owners.sessions.end_expired(now=NOW + 100) == 1
+    assert await owners.sessions.end_expired(now=NOW + 100) == 0
+    reasons = sorted(d.reason for d in await owners.logouts.pending())
+    assert reasons == ["expired", "expired", "logout"]
+
+
+async def test_concurrent_sweeps_end_each_session_once(owners: Store) -> None:
+    await owners.clients.add(listening("mail"))
+    for i in range(10):
+        await owners.sessions.add(make_session(f"s{i}"))
+        await owners.sessions.join(f"s{i}", "mail", now=NOW)
+    ended = await asyncio.gather(
+        *(owners.sessions.end_expired(now=NOW + 100, limit=4) for _ in range(8))
+    )
+    # a sweep that lost every row to another may stop early: the next round finds the rest
+    assert sum(ended) + await owners.sessions.end_expired(now=NOW + 100) == 10
+    assert len(await owners.logouts.pending()) == 10
+
+
+async def queue_deliveries(store: Store, count: int) -> None:
+    await store.clients.add(listening("mail"))
+    for i in range(count):
+        await store.sessions.add(dataclasses.replace(make_session(f"s{i}"), sid=f"sid-{i}"))
+        await store.sessions.join(f"s{i}", "mail", now=NOW)
+    await store.sessions.end_for_user("u1", now=NOW)
+
+
+async def test_a_claim_counts_the_attempt_and_hides_the_delivery_for_the_lease(
+    owners: Store,
+) -> None:
+    await queue_deliveries(owners, 3)
+    first = await owners.logouts.claim(now=NOW, lease=60, limit=2)
+    assert [d.attempts for d in first] == [1, 1]
+    (third,) = await owners.logouts.claim(now=NOW, lease=60, limit=5)
+    assert third.delivery_id not in {d.delivery_id for d in first}
+    assert await owners.logouts.claim(now=NOW + 59, lease=60, limit=5) == []
+    again = await owners.logouts.claim(now=NOW + 60, lease=60, limit=5)  # a lost claim
+    assert sorted(d.attempts for d in again) == [2, 2, 2]
+    assert {d.jti for d in again} == {d.jti for d in (*first, third)}
+
+
+async def test_retry_and_finish(owners: Store) -> None:
+    await queue_deliveries(owners, 2)
+    one, two = await owners.logouts.claim(now=NOW, lease=60, limit=5)
+    await owners.logouts.finish(one.delivery_id)
+    await owners.logouts.retry(two.delivery_id, at=NOW + 10)
+    assert await owners.logouts.claim(now=NOW + 9, lease=60, limit=5) == []
+    (retried,) = await owners.logouts.claim(now=NOW + 10, lease=60, limit=5)
+    assert (retried.delivery_id, retried.attempts) == (two.delivery_id, 2)
+    await owners.logouts.finish(two.delivery_id)
+    await owners.logouts.finish(two.delivery_id)  # twice is harmless
+    assert await owners.logouts.pending() == []
+
+
+@pytest.mark.parametrize(("limit", "lease"), [(0, 60), (5, 0), (-1, -1)])
+async def test_claim_refuses_a_nonsense_limit_or_lease(
+    owners: Store, limit: int, lease: int
+) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        await owners.logouts.claim(now=NOW, lease=lease, limit=limit)
+
+
+async def test_concurrent_claims_never_take_the_same_delivery(owners: Store) -> None:
+    await queue_deliveries(owners, 30)
+    claims = await asyncio.gather(
+        *(owners.logouts.claim(now=NOW, lease=60, limit=4) for _ in range(12))
+    )
+    ids = [d.delivery_id for claim in claims for d in claim]
+    assert len(ids) == len(set(ids)) == 30
+
+
+async def test_deleting_a_client_drops_its_deliveries(owners: Store) -> None:
+    await queue_deliveries(owners, 2)
+    assert await owners.clients.delete("mail") is True
+    assert await owners.logouts.pending() == []

@@ -179,7 +179,12 @@ def delete(args: argparse.Namespace) -> int:
 
     async def delete(store: Store) -> bool:
         user = await store.users.by_username(username)
-        if user is None or not await store.users.delete(user.user_id):
+        if user is None:
+            return False
+        # Back-Channel Logout 1.0: the clients of each of their sessions hear of it; the
+        # logout tokens stay queued for a running server after the user is gone
+        await store.sessions.end_for_user(user.user_id, now=int(time.time()), reason="user deleted")
+        if not await store.users.delete(user.user_id):
             return False
         await store.audit.record(
             AuditEvent(event="user.deleted", at=int(time.time()), user_id=user.user_id, detail=_CLI)
@@ -296,4 +301,6 @@ def sign_out(args: argparse.Namespace) -> int:
 
     ended = run_with_store(args, end)
     print(f"ended {ended} session{'' if ended == 1 else 's'} of {printable(username)}")
+    if ended:
+        print("a running `ostiary serve` sends the logout tokens its clients are owed")
     return 0

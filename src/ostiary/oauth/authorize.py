@@ -30,7 +30,7 @@ from .errors import (
     UnsupportedResponseType,
 )
 from .id_token import is_openid_request, read_id_token_hint
-from .models import AuditEvent, AuthorizationCode, ClaimsRequest, Client
+from .models import AuditEvent, AuthorizationCode, ClaimsRequest, Client, LoginSession
 from .pkce import parse_code_challenge
 from .redirect_uri import match_redirect_uri
 from .resources import parse_resources, registered_apis, scope_for_apis
@@ -401,11 +401,14 @@ async def approve(
     ctx: Context,
     remember: bool = True,
     scope: frozenset[str] | None = None,
+    session: LoginSession | None = None,
 ) -> str:
     """Issue an authorization code for the signed-in user; return the redirect URL.
 
     `scope` is what the user approved when the consent page let them leave some out; the code
     carries the request's scope narrowed to it. `remember` keeps the approval for next time.
+    `session`, the login session the user is in, is told the client took part (so the client
+    hears when it ends) and lends the code, and the tokens it buys, its `sid`.
     """
     granted = req.scope if scope is None else req.scope & scope
     client_id = req.client.client_id
@@ -415,6 +418,8 @@ async def approve(
     if remember:
         await record_consent(user_id, client_id, granted, ctx=ctx, claims=claims)
     now = ctx.now()
+    if session is not None:
+        await ctx.store.sessions.join(session.session_hash, client_id, now=now)
     if not remember:
         await ctx.store.audit.record(
             AuditEvent(
@@ -440,6 +445,7 @@ async def approve(
         created_at=now,
         expires_at=now + ctx.config.code_ttl,
         claims=req.claims,
+        sid=session.sid if session is not None else None,
     )
     await ctx.store.codes.put(code)
     await ctx.store.audit.record(

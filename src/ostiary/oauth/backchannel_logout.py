@@ -1,57 +1,52 @@
-"""Back-channel logout (OpenID Connect Back-Channel Logout 1.0), sans-IO: the logout tokens
-to send when a person's session at this server ends.
+"""Back-channel logout (OpenID Connect Back-Channel Logout 1.0), sans-IO: the logout token
+owed to a client when a login session it took part in ends, and when to try again.
 
-Every client the person approved (a remembered consent) that registered a
-`backchannel_logout_uri` gets one logout token naming the person by the `sub` that client
-knows (§2.4). The server has no per-session ids, so tokens carry `sub` and no `sid`, and
-clients that require a `sid` (`backchannel_logout_session_required`) cannot register. The
-server posts them after answering the person, with retries (`server/backchannel.py`).
+Ending a session queues one `PendingLogout` per client that was issued a code in it and
+registered a `backchannel_logout_uri` (the store does that in the same transaction). A
+running server signs each one when it sends it (`logout_token`: a fresh `iat` and `exp` on
+every attempt, the same `jti`) and posts it (`server/backchannel.py`), retrying on the
+schedule of `retry_delay` until `max_attempts`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ostiary.jose import jwt
 
 from .context import Context
+from .models import Client, PendingLogout
 from .subject import subject_for
-from .token_hash import new_token_value
 
 LOGOUT_EVENT: Final = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_TYPE: Final = "logout+jwt"  # §2.4, as the 2023 errata recommend
 LOGOUT_TOKEN_TTL: Final = 120
+MAX_RETRY_DELAY: Final = 3600
 
 
-@dataclass(frozen=True)
-class LogoutDelivery:
-    client_id: str
-    uri: str
-    logout_token: str
-
-
-async def logout_deliveries(user_id: str, ctx: Context) -> list[LogoutDelivery]:
-    """One signed logout token (§2.4) per client of this user with a back-channel URI."""
-    deliveries = []
+async def logout_token(delivery: PendingLogout, client: Client, ctx: Context) -> str:
+    """The signed logout token (§2.4) for `delivery`, naming the person by the `sub` this
+    client knows and, when the session had one, its `sid`; never a `nonce` (§2.4)."""
     now = ctx.now()
-    for consent in await ctx.store.consents.list_for_user(user_id):
-        client = await ctx.store.clients.get(consent.client_id)
-        if client is None or client.oidc.backchannel_logout_uri is None:
-            continue
-        alg = client.oidc.id_token_signed_response_alg
-        claims = {
-            "iss": ctx.config.issuer,
-            "sub": subject_for(client, user_id, ctx.config),
-            "aud": client.client_id,
-            "iat": now,
-            "exp": now + LOGOUT_TOKEN_TTL,
-            "jti": new_token_value(16),
-            "events": {LOGOUT_EVENT: {}},
-        }
-        key = await ctx.keys.signing_key(alg)
-        token = jwt.encode(claims, key, alg=alg, headers={"typ": LOGOUT_TOKEN_TYPE})
-        deliveries.append(
-            LogoutDelivery(client.client_id, client.oidc.backchannel_logout_uri, token)
-        )
-    return deliveries
+    claims: dict[str, Any] = {
+        "iss": ctx.config.issuer,
+        "sub": subject_for(client, delivery.user_id, ctx.config),
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + LOGOUT_TOKEN_TTL,
+        "jti": delivery.jti,
+        "events": {LOGOUT_EVENT: {}},
+    }
+    if delivery.sid is not None:
+        claims["sid"] = delivery.sid
+    alg = client.oidc.id_token_signed_response_alg  # §2.4: signed as its ID tokens are
+    key = await ctx.keys.signing_key(alg)
+    return jwt.encode(claims, key, alg=alg, headers={"typ": LOGOUT_TOKEN_TYPE})
+
+
+def retry_delay(attempts: int, *, first: int, cap: int = MAX_RETRY_DELAY) -> int:
+    """Seconds to wait after the `attempts`-th failed attempt: `first`, doubled each time,
+    at most `cap`."""
+    if attempts < 1 or first < 1:
+        raise ValueError("attempts and first must be positive")
+    return int(min(cap, first * 2 ** min(attempts - 1, 32)))

@@ -48,10 +48,12 @@ async def issue_id_token(
     nonce: str | None = None,
     access_token: str | None = None,
     claims: Mapping[str, Any] | None = None,
+    sid: str | None = None,
 ) -> str:
     """Sign an ID token for `user_id` at `client`.
 
-    `access_token`, when one is issued with it, adds `at_hash`; `claims` adds user claims.
+    `access_token`, when one is issued with it, adds `at_hash`; `claims` adds user claims;
+    `sid` names the login session the grant was made in.
     """
     alg = client.oidc.id_token_signed_response_alg
     now = ctx.now()
@@ -69,6 +71,10 @@ async def issue_id_token(
         body["auth_time"] = auth_time
     if nonce is not None:
         body["nonce"] = nonce  # §3.1.3.6: the authorization request's value, unchanged
+    if sid is not None:
+        # Back-Channel Logout 1.0 §2.1, Front-Channel Logout 1.0 §3: the logout token of this
+        # session will carry the same sid
+        body["sid"] = sid
     if access_token is not None:
         body["at_hash"] = token_hash(access_token, alg)
     key = await ctx.keys.signing_key(alg)

@@ -6,6 +6,7 @@ Each method runs without awaiting inside, so on one event loop every method is a
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 
 from .models import (
@@ -18,6 +19,7 @@ from .models import (
     Issuance,
     IssuedAccessToken,
     LoginSession,
+    PendingLogout,
     RefreshToken,
     Rotation,
     SigningKey,
@@ -448,11 +450,18 @@ class MemoryAuditLog:
 
 
 class MemorySessionStore:
-    def __init__(self) -> None:
+    def __init__(
+        self, clients: MemoryClientStore, logouts: MemoryLogoutQueue | None = None
+    ) -> None:
         self._rows: dict[str, tuple[LoginSession, bool]] = {}  # hash -> (session, ended)
+        self._joined: dict[str, list[str]] = {}  # hash -> client ids, in joining order
+        self._clients = clients
+        self._logouts = logouts or MemoryLogoutQueue()
 
     async def add(self, session: LoginSession) -> None:
         if session.session_hash in self._rows:
+            raise ValueError("session exists")
+        if session.sid is not None and any(s.sid == session.sid for s, _ in self._rows.values()):
             raise ValueError("session exists")
         self._rows[session.session_hash] = (session, False)
 
@@ -462,19 +471,97 @@ class MemorySessionStore:
             return None
         return row[0]
 
-    async def end(self, session_hash: str, *, now: int) -> bool:
+    async def join(self, session_hash: str, client_id: str, *, now: int) -> None:
+        if session_hash not in self._rows or client_id not in self._clients._rows:
+            raise ValueError("no such session or client")
+        joined = self._joined.setdefault(session_hash, [])
+        if client_id not in joined:
+            joined.append(client_id)
+
+    async def end(self, session_hash: str, *, now: int, reason: str = "logout") -> bool:
         if await self.get(session_hash, now=now) is None:
             return False
-        self._rows[session_hash] = (self._rows[session_hash][0], True)
+        self._end(session_hash, now=now, reason=reason)
         return True
 
-    async def end_for_user(self, user_id: str, *, now: int) -> int:
+    async def end_for_user(self, user_id: str, *, now: int, reason: str = "sign-out") -> int:
         live = [h for h, (s, _) in self._rows.items() if s.user_id == user_id]
-        return sum([await self.end(h, now=now) for h in live])
+        return sum([await self.end(h, now=now, reason=reason) for h in live])
+
+    async def end_expired(self, *, now: int, limit: int = 100) -> int:
+        expired = sorted(
+            (s.expires_at, h)
+            for h, (s, ended) in self._rows.items()
+            if not ended and s.expires_at <= now
+        )[:limit]
+        for _, session_hash in expired:
+            self._end(session_hash, now=now, reason="expired")
+        return len(expired)
+
+    def _end(self, session_hash: str, *, now: int, reason: str) -> None:
+        session = self._rows[session_hash][0]
+        self._rows[session_hash] = (session, True)
+        for client_id in self._joined.get(session_hash, []):
+            client = self._clients._rows.get(client_id)
+            if client is not None and client.oidc.backchannel_logout_uri is not None:
+                self._logouts.add(client_id, session, now=now, reason=reason)
 
     def forget(self, user_id: str) -> None:
         for key in [h for h, (s, _) in self._rows.items() if s.user_id == user_id]:
             del self._rows[key]
+            self._joined.pop(key, None)
+
+    def forget_client(self, client_id: str) -> None:
+        for joined in self._joined.values():
+            if client_id in joined:
+                joined.remove(client_id)
+        self._logouts.forget_client(client_id)
+
+
+class MemoryLogoutQueue:
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[PendingLogout, int]] = {}  # id -> (delivery, due at)
+        self._next_id = 1
+
+    def add(self, client_id: str, session: LoginSession, *, now: int, reason: str) -> None:
+        delivery = PendingLogout(
+            delivery_id=self._next_id,
+            client_id=client_id,
+            user_id=session.user_id,
+            sid=session.sid,
+            jti=secrets.token_urlsafe(16),
+            reason=reason,
+            created_at=now,
+            attempts=0,
+        )
+        self._rows[self._next_id] = (delivery, now)
+        self._next_id += 1
+
+    async def claim(self, *, now: int, lease: int, limit: int) -> Sequence[PendingLogout]:
+        if limit < 1 or lease < 1:
+            raise ValueError("limit and lease must be positive")
+        due = sorted((at, i) for i, (_, at) in self._rows.items() if at <= now)[:limit]
+        claimed = []
+        for _, delivery_id in due:
+            delivery = self._rows[delivery_id][0]
+            delivery = dataclasses.replace(delivery, attempts=delivery.attempts + 1)
+            self._rows[delivery_id] = (delivery, now + lease)
+            claimed.append(delivery)
+        return sorted(claimed, key=lambda d: d.delivery_id)
+
+    async def finish(self, delivery_id: int) -> None:
+        self._rows.pop(delivery_id, None)
+
+    async def retry(self, delivery_id: int, *, at: int) -> None:
+        if delivery_id in self._rows:
+            self._rows[delivery_id] = (self._rows[delivery_id][0], at)
+
+    async def pending(self) -> Sequence[PendingLogout]:
+        return [self._rows[i][0] for i in sorted(self._rows)]
+
+    def forget_client(self, client_id: str) -> None:
+        for delivery_id in [i for i, (d, _) in self._rows.items() if d.client_id == client_id]:
+            del self._rows[delivery_id]
 
 
 class MemoryStore:
@@ -489,7 +576,8 @@ class MemoryStore:
         self.audit = MemoryAuditLog()
         self.tokens = MemoryTokenStore(codes=self.codes, replay=self.replay, audit=self.audit)
         self.consents = MemoryConsentStore()
-        self.sessions = MemorySessionStore()
+        self.logouts = MemoryLogoutQueue()
+        self.sessions = MemorySessionStore(self.clients, self.logouts)
         self.keys = MemoryKeyStore()
         self.throttle = MemoryThrottleStore()
         self.rates = MemoryRateCounters()
@@ -506,6 +594,8 @@ class MemoryStore:
         self.consents.forget(client_id=client_id, user_id=user_id)
         if user_id is not None:
             self.sessions.forget(user_id)
+        if client_id is not None:
+            self.sessions.forget_client(client_id)
 
 
 def _is_owned(

@@ -23,7 +23,17 @@ USERINFO_PATH: Final = "/userinfo"
 REGISTRATION_PATH: Final = "/register"
 END_SESSION_PATH: Final = "/logout"
 # OpenID Connect Core §2 and §3.1.3.6: what an ID token may hold besides the user's claims.
-_ID_TOKEN_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash")
+_ID_TOKEN_CLAIMS: Final = (
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "sid",
+)
 
 _CLIENT_AUTH_METHODS: Final = [
     "client_secret_basic",
@@ -109,9 +119,10 @@ def openid_configuration(config: ServerConfig) -> dict[str, Any]:
     )
     # RP-Initiated Logout 1.0 §2.1
     document["end_session_endpoint"] = config.issuer + END_SESSION_PATH
-    # Back-Channel Logout 1.0 §2.1: logout tokens are sent, with sub and without sid
+    # Back-Channel Logout 1.0 §2.1: logout tokens carry sub, and sid whenever the ended
+    # session had one (every session since revision 0009); so do ID tokens
     document["backchannel_logout_supported"] = True
-    document["backchannel_logout_session_supported"] = False
+    document["backchannel_logout_session_supported"] = True
     if config.registration_enabled:  # RFC 7591 §3; OpenID Connect Discovery §3
         document["registration_endpoint"] = config.issuer + REGISTRATION_PATH
     return document

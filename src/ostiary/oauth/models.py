@@ -33,8 +33,10 @@ class ClientOidc:
     # RFC 7592 §3: the hash of the registration access token of a dynamically registered
     # client (None: the client was made by an operator and is not managed over HTTP)
     registration_token_hash: str | None = None
-    # OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are posted
+    # OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are posted, and
+    # whether the client needs `sid` in them (it always gets one from a login session)
     backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +125,7 @@ class AuthorizationCode:
     created_at: int = 0
     expires_at: int = 0
     claims: ClaimsRequest | None = None  # OpenID Connect Core §5.5, kept for the grant
+    sid: str | None = None  # the login session it was issued in (Back-Channel Logout §2.1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +151,7 @@ class RefreshToken:
     jkt: str | None = None  # RFC 9449 §5: bound to this DPoP key (public clients)
     auth_time: int = 0
     claims: ClaimsRequest | None = None  # the authorization's `claims` request, for good
+    sid: str | None = None  # the login session its grant was made in, kept by every rotation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,3 +251,21 @@ class LoginSession:
     auth_time: int  # OpenID Connect Core §2: when the password was typed
     created_at: int
     expires_at: int
+    # Back-Channel Logout 1.0 §2.1: the session's id as clients see it in ID and logout
+    # tokens; random and apart from `session_hash`, so it reveals nothing about the cookie
+    sid: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingLogout:
+    """A logout token still to be posted to a client (Back-Channel Logout 1.0 §2.5), kept in
+    the store until it is delivered or given up, so it survives a restart."""
+
+    delivery_id: int
+    client_id: str
+    user_id: str  # no longer a user, perhaps: a deleted user's clients are told too
+    sid: str | None
+    jti: str  # the same on every attempt, so a client that saw it once can say so
+    reason: str  # "logout", "sign-out", "replaced", "expired", "user deleted"
+    created_at: int
+    attempts: int  # made so far, this one included once claimed

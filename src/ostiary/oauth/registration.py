@@ -292,7 +292,13 @@ def describe(client: Client, ctx: Context) -> dict[str, Any]:
         body["jwks"] = dict(client.jwks)
     if client.oidc.backchannel_logout_uri is not None:
         body["backchannel_logout_uri"] = client.oidc.backchannel_logout_uri
-        body["backchannel_logout_session_required"] = False
+    if (
+        client.oidc.backchannel_logout_uri is not None
+        or client.oidc.backchannel_logout_session_required
+    ):
+        body["backchannel_logout_session_required"] = (
+            client.oidc.backchannel_logout_session_required
+        )
     return body
 
 
@@ -353,9 +359,15 @@ def client_from_metadata(metadata: Mapping[str, Any], *, client_id: str) -> Clie
             post_logout_redirect_uris=post_logout,
         ),
     )
-    if metadata.get("backchannel_logout_session_required") is True:
-        raise InvalidClientMetadata(
-            "backchannel_logout_session_required is not supported: logout tokens carry sub"
+    session_required = metadata.get("backchannel_logout_session_required", False)
+    if not isinstance(session_required, bool):
+        raise InvalidClientMetadata("backchannel_logout_session_required must be true or false")
+    if session_required:
+        # Back-Channel Logout 1.0 §2.2: every logout token from a login session carries its
+        # sid (and every ID token minted in one), so the requirement is always met
+        client = dataclasses.replace(
+            client,
+            oidc=dataclasses.replace(client.oidc, backchannel_logout_session_required=True),
         )
     if "backchannel_logout_uri" in metadata:
         value = metadata["backchannel_logout_uri"]

@@ -20,6 +20,7 @@ from .models import (
     Issuance,
     IssuedAccessToken,
     LoginSession,
+    PendingLogout,
     RefreshToken,
     Rotation,
     SigningKey,
@@ -138,11 +139,41 @@ class SessionStore(Protocol):
     async def get(self, session_hash: str, *, now: int) -> LoginSession | None:
         """The session if it is live (not ended, not expired), else None."""
 
-    async def end(self, session_hash: str, *, now: int) -> bool:
-        """End one session; False if it was unknown or already over."""
+    async def join(self, session_hash: str, client_id: str, *, now: int) -> None:
+        """Record that the client was issued a code in this session (once per client);
+        `ValueError` if the session or client is unknown."""
 
-    async def end_for_user(self, user_id: str, *, now: int) -> int:
+    async def end(self, session_hash: str, *, now: int, reason: str = "logout") -> bool:
+        """End one live session; False if it was unknown or already over.
+
+        Ending a session queues, in the same transaction, one `PendingLogout` (for `reason`)
+        per client that joined it and registered a back-channel logout URI; so do the two
+        methods below."""
+
+    async def end_for_user(self, user_id: str, *, now: int, reason: str = "sign-out") -> int:
         """End every live session of the user; return how many."""
+
+    async def end_expired(self, *, now: int, limit: int = 100) -> int:
+        """End up to `limit` sessions that expired and were never ended (reason "expired");
+        return how many. Concurrent callers never end, or queue for, the same session."""
+
+
+class LogoutQueue(Protocol):
+    """Logout tokens owed to clients (Back-Channel Logout 1.0 §2.5), until sent or given up."""
+
+    async def claim(self, *, now: int, lease: int, limit: int) -> Sequence[PendingLogout]:
+        """Take up to `limit` deliveries due at `now`, oldest first: each counts one more
+        attempt and is not due again for `lease` seconds. Concurrent callers (other
+        processes) never take the same delivery while its lease runs."""
+
+    async def finish(self, delivery_id: int) -> None:
+        """Remove a delivery: sent, or given up."""
+
+    async def retry(self, delivery_id: int, *, at: int) -> None:
+        """Make a claimed delivery due again at `at`."""
+
+    async def pending(self) -> Sequence[PendingLogout]:
+        """Every delivery still queued, oldest first."""
 
 
 class ConsentStore(Protocol):
@@ -230,6 +261,8 @@ class Store(Protocol):
     def consents(self) -> ConsentStore: ...
     @property
     def sessions(self) -> SessionStore: ...
+    @property
+    def logouts(self) -> LogoutQueue: ...
     @property
     def keys(self) -> KeyStore: ...
     @property

@@ -44,6 +44,7 @@ from ostiary.oauth.store import PenaltyStore, RateCounterStore, Store, ThrottleS
 from ostiary.store import migrate, open_store
 
 from . import metrics, render
+from .backchannel import DeliveryPolicy, LogoutSender
 from .body_limit import BodyLimit
 from .cors import CLIENT_METHODS, PUBLIC_PATHS, ClientOrigins
 from .csrf import CsrfProtection
@@ -254,18 +255,19 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             throttle = redis_throttle
         passwords = options.passwords or Argon2PasswordHasher()
         cookies = CookiePolicy(secure=not settings.is_local)
+        ctx = Context(
+            config=config,
+            store=store,
+            keys=keyring,
+            passwords=passwords,
+            clock=options.clock,
+            token_limits=token_limits,
+            client_auth_limits=client_auth_limits,
+            throttle=throttle,
+        )
         app.state.runtime = Runtime(
             settings=settings,
-            ctx=Context(
-                config=config,
-                store=store,
-                keys=keyring,
-                passwords=passwords,
-                clock=options.clock,
-                token_limits=token_limits,
-                client_auth_limits=client_auth_limits,
-                throttle=throttle,
-            ),
+            ctx=ctx,
             keyring=keyring,
             passwords=passwords,
             signer=ValueSigner(secret),
@@ -280,6 +282,7 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
                 interval=settings.health_interval,
                 clock=options.clock,
             ),
+            logouts=_logout_sender(settings, ctx, stack),
         )
         yield
 
@@ -370,6 +373,27 @@ async def _client_auth_limits(
     refreshing = asyncio.get_running_loop().create_task(limiter.run())
     stack.push_async_callback(_cancel, refreshing)
     return limiter
+
+
+def _logout_sender(
+    settings: Settings, ctx: Context, stack: contextlib.AsyncExitStack
+) -> LogoutSender:
+    """The back-channel logout sender, running in the background until the app stops unless
+    `logout_delivery_interval` is 0 (then deliveries wait for a process that runs one)."""
+    sender = LogoutSender(
+        ctx,
+        DeliveryPolicy(
+            attempts=settings.logout_delivery_attempts,
+            first_delay=settings.logout_retry_delay,
+            interval=settings.logout_delivery_interval,
+            sweep_interval=settings.session_sweep_interval,
+        ),
+    )
+    stack.push_async_callback(sender.close)
+    if settings.logout_delivery_interval > 0:
+        sending = asyncio.get_running_loop().create_task(sender.run())
+        stack.push_async_callback(_cancel, sending)
+    return sender
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -215,7 +215,7 @@ async def continue_authorization(
     params: Params,
     user: User,
     *,
-    auth_time: int,
+    session: Session,
     after_post: bool,
 ) -> Response:
     """After sign-in: the consent page, or (consent remembered) the redirect with a code."""
@@ -228,9 +228,12 @@ async def continue_authorization(
             response_mode=req.response_mode,
             after_post=after_post,
         )
+    auth_time = session.auth_time
     if "consent" in req.prompt or await needs_consent(req, user.user_id, rt.ctx):
         return consent_page(request, rt, req, params, user, auth_time=auth_time)
-    location = await approve(req, user.user_id, auth_time=auth_time, ctx=rt.ctx)
+    location = await approve(
+        req, user.user_id, auth_time=auth_time, ctx=rt.ctx, session=session.login
+    )
     return render.to_client(
         rt.pages, location, req.redirect_uri, response_mode=req.response_mode, after_post=after_post
     )
@@ -258,7 +261,7 @@ async def authorize(request: Request) -> Response:
     if "select_account" in req.prompt:
         return account_page(request, rt, req, params, user, auth_time=session.auth_time)
     return await continue_authorization(
-        request, rt, req, params, user, auth_time=session.auth_time, after_post=after_post
+        request, rt, req, params, user, session=session, after_post=after_post
     )
 
 
@@ -286,7 +289,9 @@ async def _without_pages(
         )
         return render.authorization_error(rt.pages, failure, after_post=after_post)
     session, user = signed_in
-    location = await approve(req, user.user_id, auth_time=session.auth_time, ctx=rt.ctx)
+    location = await approve(
+        req, user.user_id, auth_time=session.auth_time, ctx=rt.ctx, session=session.login
+    )
     return render.to_client(
         rt.pages, location, req.redirect_uri, response_mode=req.response_mode, after_post=after_post
     )

@@ -54,7 +54,9 @@ async def consent(request: Request) -> Response:
             return login_page(request, rt, req, params)
         return consent_page(request, rt, req, params, user, auth_time=session.auth_time)
     if decision == "allow":
-        location = await approve(req, user.user_id, auth_time=session.auth_time, ctx=rt.ctx)
+        location = await approve(
+            req, user.user_id, auth_time=session.auth_time, ctx=rt.ctx, session=session.login
+        )
     elif decision == "deny":
         location = deny(req)
     else:

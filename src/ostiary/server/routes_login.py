@@ -99,16 +99,17 @@ async def login(request: Request) -> Response:
             headers=user.headers,
         )
     now = rt.now()
+    previous = await rt.signed_in(request)
+    if previous is not None:  # one browser, one session: the one it replaces is over
+        await rt.end_session(previous[0], reason="replaced")
+    session = await rt.new_session(user.user_id, now=now)
     if req is None or params is None:
         response = _signed_in_page(rt, user)
     else:
         response = await continue_authorization(
-            request, rt, req, params, user, auth_time=now, after_post=True
+            request, rt, req, params, user, session=session, after_post=True
         )
-    previous = await rt.signed_in(request)
-    if previous is not None:  # one browser, one session: the one it replaces is over
-        await rt.end_session(previous[0])
-    await rt.begin_session(response, user.user_id, now=now)
+    rt.set_cookie(response, session, now=now)
     return response
 
 

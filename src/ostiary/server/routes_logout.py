@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ostiary.oauth.backchannel_logout import logout_deliveries
 from ostiary.oauth.errors import OAuthError
 from ostiary.oauth.logout import (
     LogoutRequest,
@@ -25,7 +23,6 @@ from ostiary.oauth.logout import (
 from ostiary.oauth.models import AuditEvent
 
 from . import render
-from .backchannel import deliver_logout_tokens
 from .forms import Params, form_params, query_params, single
 from .routes_authorize import ExpiredForm
 from .routes_login import EXPIRED_FORM
@@ -96,17 +93,9 @@ async def _end_session(
     )
     rt.cookies.clear(response, SESSION_COOKIE)
     if signed_in is not None:
-        await rt.end_session(signed_in[0])  # over everywhere, not only in this browser
-        # Back-Channel Logout 1.0: the other clients hear of it after the person is answered
-        deliveries = await logout_deliveries(signed_in[1].user_id, rt.ctx)
-        if deliveries:
-            response.background = BackgroundTask(
-                deliver_logout_tokens,
-                deliveries,
-                rt.ctx.store.audit,
-                now=rt.now(),
-                user_id=signed_in[1].user_id,
-            )
+        # over everywhere, not only in this browser; Back-Channel Logout 1.0: the clients of
+        # the session are sent logout tokens in the background, never delaying this answer
+        await rt.end_session(signed_in[0])
         await rt.ctx.store.audit.record(
             AuditEvent(
                 event="session.ended",

@@ -61,5 +61,5 @@ async def select_account(request: Request) -> Response:
         # shown to another sign-in (someone signed in meanwhile): ask this one again
         return account_page(request, rt, req, params, user, auth_time=session.auth_time)
     return await continue_authorization(
-        request, rt, req, params, user, auth_time=session.auth_time, after_post=True
+        request, rt, req, params, user, session=session, after_post=True
     )

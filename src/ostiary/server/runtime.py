@@ -3,6 +3,7 @@ own parts (cookies, CSRF, pages, throttle). Built by the app's lifespan, one per
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import cast
 
@@ -13,6 +14,7 @@ from ostiary.oauth.context import Context
 from ostiary.oauth.models import LoginSession, User
 from ostiary.oauth.token_hash import hash_token, new_token_value
 
+from .backchannel import LogoutSender
 from .cors import ClientOrigins
 from .csrf import CsrfProtection
 from .health import DatabaseHealth
@@ -38,6 +40,7 @@ class Runtime:
     throttle: LoginThrottle
     origins: ClientOrigins  # CORS: the origins of registered clients' redirect URIs
     health: DatabaseHealth
+    logouts: LogoutSender
 
     def now(self) -> int:
         return self.ctx.now()
@@ -57,28 +60,35 @@ class Runtime:
         if stored is None or stored.user_id != session.user_id:
             return None
         user = await self.ctx.store.users.get(session.user_id)
-        return None if user is None else (session, user)
+        return None if user is None else (dataclasses.replace(session, login=stored), user)
 
-    async def begin_session(self, response: Response, user_id: str, *, now: int) -> None:
-        """Store a new provider session for `user_id` and set its cookie on `response`."""
+    async def new_session(self, user_id: str, *, now: int) -> Session:
+        """Store a new provider session for `user_id` (its cookie is set by `set_cookie`)."""
         session_id = new_token_value()
-        ttl = self.settings.session_ttl
-        await self.ctx.store.sessions.add(
-            LoginSession(
-                session_hash=hash_token(session_id),
-                user_id=user_id,
-                auth_time=now,
-                created_at=now,
-                expires_at=now + ttl,
-            )
+        login = LoginSession(
+            session_hash=hash_token(session_id),
+            user_id=user_id,
+            auth_time=now,
+            created_at=now,
+            expires_at=now + self.settings.session_ttl,
+            sid=new_token_value(16),  # apart from the cookie's id: clients see this one
         )
-        session = Session(user_id=user_id, auth_time=now, session_id=session_id)
+        await self.ctx.store.sessions.add(login)
+        return Session(user_id=user_id, auth_time=now, session_id=session_id, login=login)
+
+    def set_cookie(self, response: Response, session: Session, *, now: int) -> None:
+        ttl = self.settings.session_ttl
         start_session(response, session, self.signer, self.cookies, now=now, ttl=ttl)
 
-    async def end_session(self, session: Session) -> None:
-        """End the stored provider session (the caller clears the cookie)."""
-        if session.session_id is not None:
-            await self.ctx.store.sessions.end(hash_token(session.session_id), now=self.now())
+    async def end_session(self, session: Session, *, reason: str = "logout") -> None:
+        """End the stored provider session (the caller clears the cookie); the logout tokens
+        it owes its clients are queued with it, and this process sends them soon."""
+        if session.session_id is None:
+            return
+        if await self.ctx.store.sessions.end(
+            hash_token(session.session_id), now=self.now(), reason=reason
+        ):
+            self.logouts.wake()
 
 
 def runtime(request: Request) -> Runtime:

@@ -14,6 +14,8 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ostiary.oauth.models import LoginSession
+
 from .signed_values import ValueSigner
 
 _PURPOSE: Final = "session"
@@ -26,6 +28,8 @@ class Session:
     # the provider session's id (its hash is stored, `LoginSession`); None only for a
     # session object that was never a cookie (a consent page's seal compares the two above)
     session_id: str | None = None
+    # the stored provider session, when it was read from the store (its `sid`, its hash)
+    login: LoginSession | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     key_refresh_interval: int = Field(default=30, ge=0)  # re-read the key table this often
     default_audience: str | None = None
     session_ttl: int = Field(default=8 * 3600, gt=0)  # the browser login session
+    # Back-channel logout tokens (server/backchannel.py): at most this many posts of each,
+    # the first retry after `logout_retry_delay` seconds and each pause doubled (cap 1 h);
+    # due ones are looked for every `logout_delivery_interval` seconds (0: this process
+    # sends none) and expired sessions ended every `session_sweep_interval` (0: never)
+    logout_delivery_attempts: int = Field(default=10, ge=1, le=100)
+    logout_retry_delay: int = Field(default=5, ge=1, le=3600)
+    logout_delivery_interval: float = Field(default=2.0, ge=0, le=3600)
+    session_sweep_interval: float = Field(default=60.0, ge=0, le=24 * 3600)
     login_max_failures: int = Field(default=5, gt=0)
     login_window: int = Field(default=15 * 60, gt=0)
     login_backoff_cap: int = Field(default=24 * 3600, gt=0)

@@ -211,6 +211,7 @@ def _oidc_values(oidc: ClientOidc) -> dict[str, Any] | None:
         "post_logout_redirect_uris": list(oidc.post_logout_redirect_uris),
         "registration_token_hash": oidc.registration_token_hash,
         "backchannel_logout_uri": oidc.backchannel_logout_uri,
+        "backchannel_logout_session_required": oidc.backchannel_logout_session_required,
     }
 
 
@@ -225,4 +226,7 @@ def _oidc(value: dict[str, Any] | None) -> ClientOidc:
         post_logout_redirect_uris=tuple(value["post_logout_redirect_uris"]),
         registration_token_hash=value.get("registration_token_hash"),
         backchannel_logout_uri=value.get("backchannel_logout_uri"),
+        backchannel_logout_session_required=bool(
+            value.get("backchannel_logout_session_required", False)
+        ),
     )

@@ -44,6 +44,7 @@ class SqlCodeStore:
             code.redirect_uri,
             code.code_challenge,
             code.nonce,
+            code.sid,
             more=(*code.scope, *code.resources),
         )
         values = {
@@ -61,6 +62,7 @@ class SqlCodeStore:
             "expires_at": code.expires_at,
             "used_at": None,
             "claims": None if code.claims is None else claims_request_json(code.claims),
+            "sid": code.sid,
         }
         try:
             await self._db.write(lambda conn: conn.execute(_PUT, values))
@@ -108,4 +110,5 @@ def _code(row: RowMapping) -> AuthorizationCode:
         created_at=int(row["created_at"]),
         expires_at=int(row["expires_at"]),
         claims=None if row["claims"] is None else claims_request_from_json(row["claims"]),
+        sid=row["sid"],
     )

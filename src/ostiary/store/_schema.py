@@ -108,6 +108,7 @@ authorization_codes = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("used_at", BigInteger),  # set once, by the first redemption
     Column("claims", JSON),  # the `claims` request parameter (OpenID Connect Core §5.5)
+    Column("sid", Text),  # the login session it was issued in (revision 0009)
 )
 
 refresh_tokens = Table(
@@ -126,6 +127,7 @@ refresh_tokens = Table(
     Column("changed_at", BigInteger),  # when it was rotated or revoked
     Column("jkt", Text),  # RFC 9449 §5: the DPoP key a public client's token is bound to
     Column("claims", JSON),  # the grant's `claims` request parameter, for the whole family
+    Column("sid", Text),  # the login session its grant was made in (revision 0009)
     CheckConstraint("state IN ('live', 'rotated', 'revoked')", name="state"),
 )
 
@@ -185,6 +187,41 @@ login_sessions = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("ended_at", BigInteger),
+    # Back-Channel Logout 1.0 §2.1 `sid`: random, apart from the hash (revision 0009)
+    Column("sid", Text),
+    Index(None, "sid", unique=True),
+)
+
+# Which clients were issued a code in which login session: who hears when it ends.
+session_clients = Table(
+    "session_clients",
+    metadata,
+    Column(
+        "session_hash",
+        Text,
+        ForeignKey("login_sessions.session_hash", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("client_id", Text, _client_fk(), nullable=False, index=True),
+    Column("joined_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("session_hash", "client_id"),
+)
+
+# Logout tokens still to be posted (Back-Channel Logout 1.0 §2.5): written with the end of
+# the session, sent by a running server, deleted once delivered or given up. No user foreign
+# key: a deleted user's clients must still hear of it.
+logout_deliveries = Table(
+    "logout_deliveries",
+    metadata,
+    Column("delivery_id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("client_id", Text, _client_fk(), nullable=False, index=True),
+    Column("user_id", Text, nullable=False),
+    Column("sid", Text),
+    Column("jti", Text, nullable=False, unique=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False, index=True),
 )
 
 signing_keys = Table(

@@ -16,6 +16,7 @@ from ._codes import SqlCodeStore
 from ._consents import SqlConsentStore
 from ._database import DEFAULT_TIMEOUT_S, Database, connect, pool_status, sqlite_file_exists
 from ._keys import SqlKeyStore
+from ._logouts import SqlLogoutQueue
 from ._migrate import current_revision, head_revision, upgrade
 from ._penalties import SqlPenaltyStore
 from ._rates import SqlRateCounters
@@ -44,6 +45,7 @@ class SqlStore:
         self.tokens = SqlTokenStore(db)
         self.consents = SqlConsentStore(db)
         self.sessions = SqlSessionStore(db)
+        self.logouts = SqlLogoutQueue(db)
         self.keys = SqlKeyStore(db)
         self.replay = SqlReplayStore(db)
         self.throttle = SqlThrottleStore(db)

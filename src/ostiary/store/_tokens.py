@@ -175,7 +175,11 @@ _PURGE: Final = [
         (access_tokens, _access.expires_at),
         (revoked_access_tokens, _revoked.expires_at),
         (replay_entries, replay_entries.c.expires_at),
-        (login_sessions, login_sessions.c.expires_at),
+    )
+] + [
+    # an expired session goes once the sweeper has ended it and queued its logout tokens
+    delete(login_sessions).where(
+        login_sessions.c.expires_at <= bindparam("p_now"), login_sessions.c.ended_at.is_not(None)
     )
 ]
 
@@ -389,6 +393,7 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
         token.client_id,
         token.user_id,
         token.jkt,
+        token.sid,
         more=(*token.scope, *token.resources),
     )
     return {
@@ -402,6 +407,7 @@ def _refresh_values(token: RefreshToken) -> dict[str, Any]:
         "expires_at": token.expires_at,
         "auth_time": token.auth_time,
         "jkt": token.jkt,
+        "sid": token.sid,
         "state": "live",
         "changed_at": None,
         "claims": None if token.claims is None else claims_request_json(token.claims),
@@ -443,6 +449,7 @@ def _refresh_token(row: Mapping[Any, Any]) -> RefreshToken:
         auth_time=int(row["auth_time"]),
         jkt=row["jkt"],
         claims=_claims(row["claims"]),
+        sid=row["sid"],
     )
 
 

@@ -79,6 +79,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
             auth_time=redeemed.auth_time,
             jkt=refresh_binding(request),
             claims=redeemed.claims,
+            sid=redeemed.sid,
         )
         await ctx.store.tokens.add_refresh(refresh)
     body = await issue_tokens(
@@ -103,6 +104,7 @@ async def exchange_authorization_code(request: GrantRequest, ctx: Context) -> di
             nonce=redeemed.nonce,
             access_token=body["access_token"],
             claims=await id_token_user_claims(ctx, redeemed.user_id, redeemed.claims),
+            sid=redeemed.sid,
         )
     return body
 

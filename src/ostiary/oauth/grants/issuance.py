@@ -50,6 +50,7 @@ def new_refresh_token(
     auth_time: int = 0,
     jkt: str | None = None,
     claims: ClaimsRequest | None = None,
+    sid: str | None = None,
 ) -> tuple[str, RefreshToken]:
     """A fresh refresh token value and its stored form (by hash), not yet stored."""
     value = new_token_value()
@@ -66,6 +67,7 @@ def new_refresh_token(
         auth_time=auth_time,
         jkt=jkt,
         claims=claims,
+        sid=sid,
     )
     return value, token
 

@@ -56,6 +56,7 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         auth_time=current.auth_time,
         jkt=current.jkt,
         claims=current.claims,  # OpenID Connect Core §5.5: honoured for the whole grant
+        sid=current.sid,
     )
     # The access token is minted first so that the rotation, the access token's record and
     # the audit event are written as one unit: one transaction, and under load one commit.
@@ -94,7 +95,9 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
         raise InvalidGrant(_INVALID)
     body = issued.body
     if current.user_id is not None and is_openid_request(scope):
-        # OpenID Connect Core §12.2: a new ID token, same subject and auth_time, no nonce
+        # OpenID Connect Core §12.2: a new ID token, same subject and auth_time, no nonce;
+        # the sid of the session the grant was made in, so the client can still match the
+        # logout token that session's end brings (Back-Channel Logout 1.0 §2.1)
         body["id_token"] = await issue_id_token(
             ctx,
             client=client,
@@ -102,5 +105,6 @@ async def exchange_refresh_token(request: GrantRequest, ctx: Context) -> dict[st
             auth_time=current.auth_time,
             access_token=body["access_token"],
             claims=await id_token_user_claims(ctx, current.user_id, current.claims),
+            sid=current.sid,
         )
     return body
