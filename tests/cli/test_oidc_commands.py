@@ -14,7 +14,7 @@ from cli_run import Run, assert_one_line_error
 
 from ostiary.jose import jwt
 from ostiary.jose.jwk import JWK
-from ostiary.oauth.models import LoginSession, User
+from ostiary.oauth.models import Client, ClientOidc, LoginSession, PendingLogout, User
 from ostiary.oauth.store import Store
 from ostiary.server.key_secret import load_key_secret, with_derived_keys
 from ostiary.server.settings import Settings
@@ -137,3 +137,78 @@ def test_sign_out_ends_the_users_sessions(ostiary: Run, alice: str) -> None:
 
     assert in_store(alice, live) == [None, None]
     assert_one_line_error(ostiary("users", "sign-out", "--username", "bob"), "no user named")
+
+
+def seed_sessions_with_a_listening_client(url: str, sids: tuple[str, ...]) -> None:
+    async def seed(store: Store) -> None:
+        user = await store.users.by_username("alice")
+        assert user is not None
+        now = int(time.time())
+        await store.clients.add(
+            Client(
+                client_id="mail",
+                name="Mail",
+                auth_method="none",
+                redirect_uris=("https://mail.example/cb",),
+                oidc=ClientOidc(backchannel_logout_uri="https://mail.example/bcl"),
+            )
+        )
+        for sid in sids:
+            await store.sessions.add(
+                LoginSession(
+                    session_hash=f"h-{sid}",
+                    user_id=user.user_id,
+                    auth_time=now,
+                    created_at=now,
+                    expires_at=now + 3600,
+                    sid=sid,
+                )
+            )
+            await store.sessions.join(f"h-{sid}", "mail", now=now)
+
+    in_store(url, seed)
+
+
+def queued(url: str) -> list[PendingLogout]:
+    async def load(store: Store) -> list[PendingLogout]:
+        return list(await store.logouts.pending())
+
+    return in_store(url, load)
+
+
+def test_sign_out_only_queues_the_logout_tokens(ostiary: Run, alice: str) -> None:
+    seed_sessions_with_a_listening_client(alice, ("sid-1", "sid-2"))
+    result = ostiary("users", "sign-out", "--username", "alice")
+    assert result.status == 0, result.err
+    deliveries = queued(alice)
+    assert sorted((d.client_id, d.sid, d.reason) for d in deliveries) == [
+        ("mail", "sid-1", "sign-out"),
+        ("mail", "sid-2", "sign-out"),
+    ]
+    assert all(d.attempts == 0 for d in deliveries)  # nothing sent: a running server does it
+
+
+def test_deleting_a_user_queues_logout_tokens_that_outlive_them(ostiary: Run, alice: str) -> None:
+    seed_sessions_with_a_listening_client(alice, ("sid-1",))
+    result = ostiary("users", "delete", "alice")
+    assert result.status == 0, result.err
+    assert stored_user(alice) is None
+    (delivery,) = queued(alice)
+    assert (delivery.sid, delivery.reason) == ("sid-1", "user deleted")
+
+
+def test_a_client_may_require_sid_in_logout_tokens(ostiary: Run, database_url: str) -> None:
+    result = ostiary(
+        *("clients", "create", "--name", "Mail", "--redirect-uris", "https://mail.example/cb"),
+        *("--scopes", "openid", "--backchannel-logout-uri", "https://mail.example/bcl"),
+        *("--backchannel-logout-session-required", "--json"),
+    )
+    assert result.status == 0, result.err
+    shown = json.loads(result.out)
+    assert shown["backchannel_logout_session_required"] is True
+
+    async def load(store: Store) -> Client | None:
+        return await store.clients.get(shown["client_id"])
+
+    client = in_store(database_url, load)
+    assert client is not None and client.oidc.backchannel_logout_session_required

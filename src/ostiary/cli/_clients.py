@@ -66,6 +66,7 @@ def create(args: argparse.Namespace) -> int:
             subject_type="pairwise" if args.pairwise else "public",
             post_logout_redirect_uris=check_redirect_uris(args.post_logout_redirect_uris),
             backchannel_logout_uri=_backchannel_logout_uri(args.backchannel_logout_uri),
+            backchannel_logout_session_required=args.backchannel_logout_session_required,
         ),
     )
     if client.oidc.subject_type == "pairwise":
@@ -161,6 +162,8 @@ def _describe(client: Client) -> dict[str, Any]:
         view["post_logout_redirect_uris"] = list(client.oidc.post_logout_redirect_uris)
     if client.oidc.backchannel_logout_uri is not None:
         view["backchannel_logout_uri"] = client.oidc.backchannel_logout_uri
+    if client.oidc.backchannel_logout_session_required:
+        view["backchannel_logout_session_required"] = True
     return view
 
 

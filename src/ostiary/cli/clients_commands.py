@@ -120,7 +120,12 @@ address (http://127.0.0.1, http://[::1]) for a native app.""",
     parser.add_argument(
         "--backchannel-logout-uri",
         metavar="URL",
-        help="OpenID Connect: where logout tokens are posted when a user signs out",
+        help="OpenID Connect: where logout tokens are posted when a login session ends",
+    )
+    parser.add_argument(
+        "--backchannel-logout-session-required",
+        action="store_true",
+        help="OpenID Connect: the client needs sid in logout tokens (it always gets one)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_option(parser)
