@@ -7,9 +7,15 @@ import json
 import pytest
 from core_context import ISSUER
 
+from ostiary.oauth.claims import claims_for_scope
+from ostiary.oauth.claims_request import parse_claims_request
 from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.context import Context
-from ostiary.oauth.metadata import authorization_server_metadata, jwks_document
+from ostiary.oauth.metadata import (
+    authorization_server_metadata,
+    jwks_document,
+    openid_configuration,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -69,3 +75,20 @@ async def test_jwks_document_holds_only_public_keys(ctx: Context) -> None:
     assert [key["kid"] for key in document["keys"]] == ["test-es256"]
     for key in document["keys"]:
         assert "d" not in key
+
+
+def test_claims_supported_are_claims_the_server_can_release() -> None:
+    """Every claim in `claims_supported` is one an ID token carries itself, or a user claim
+    that a supported scope releases and the `claims` parameter can ask for one by one."""
+    document = openid_configuration(ServerConfig(issuer=ISSUER))
+    assert document["claims_parameter_supported"] is True
+    scopes = frozenset(document["scopes_supported"])
+    releasable = claims_for_scope(scopes)
+    own = {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"}
+    asked = {"id_token": dict.fromkeys(document["claims_supported"])}
+    kept = parse_claims_request(json.dumps(asked), scopes).id_token
+    for name in document["claims_supported"]:
+        assert name in own or name in releasable, name
+        assert name in own - {"sub", "auth_time"} or name in kept, name
+    assert "acr" not in document["claims_supported"]
+    assert "acr_values_supported" not in document
