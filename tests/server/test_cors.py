@@ -6,6 +6,8 @@ read again after its lifetime and never because of a hostile origin."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from server_app import Served
 
 from ostiary.oauth.memory import MemoryStore
@@ -146,3 +148,9 @@ async def test_malformed_origins_are_refused_before_any_read(origin: str) -> Non
     origins = ClientOrigins(store.clients, clock=FakeMonotonic())
     assert not await origins.allows(origin)
     assert await origins.allows("https://spa.example")
+
+
+@given(st.text(max_size=300))
+def test_origin_of_any_text_is_an_origin_or_none(text: str) -> None:
+    origin = origin_of(text)
+    assert origin is None or origin_of(origin + "/") == origin
