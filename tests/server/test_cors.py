@@ -1,5 +1,5 @@
 """CORS rules in detail, in process (real HTTP with Origin headers against `ostiary serve` is
-tests/e2e/test_cors.py): which redirect URIs give which origin, a scheme downgrade, a
+tests/e2e/test_cors_e2e.py): which redirect URIs give which origin, a scheme downgrade, a
 repeated Origin header, a client registered over HTTP allowed at once, the per-process cache
 read again after its lifetime and never because of a hostile origin."""
 

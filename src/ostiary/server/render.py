@@ -29,7 +29,7 @@ from .security_headers import set_defaults
 log = logging.getLogger("ostiary.server")
 
 # Paths that answer people with pages; every other path answers programs with JSON.
-PAGE_PATHS: Final = ("/authorize", "/login", "/consent", "/logout")
+PAGE_PATHS: Final = ("/authorize", "/login", "/consent", "/select-account", "/logout")
 
 # What the error page says, in plain words, for each error code.
 _PAGE_TITLES: Final = {
