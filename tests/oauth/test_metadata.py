@@ -84,7 +84,7 @@ def test_claims_supported_are_claims_the_server_can_release() -> None:
     assert document["claims_parameter_supported"] is True
     scopes = frozenset(document["scopes_supported"])
     releasable = claims_for_scope(scopes)
-    own = {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"}
+    own = {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid"}
     asked = {"id_token": dict.fromkeys(document["claims_supported"])}
     kept = parse_claims_request(json.dumps(asked), scopes).id_token
     for name in document["claims_supported"]:
