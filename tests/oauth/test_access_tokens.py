@@ -11,7 +11,8 @@ from ostiary.jose import jwt
 from ostiary.jose.jwk import JWK
 from ostiary.oauth.access_tokens import (
     ACCESS_TOKEN_TYPE,
-    issue_access_token,
+    AccessToken,
+    mint_access_token,
     verify_access_token_jwt,
 )
 from ostiary.oauth.config import ServerConfig
@@ -23,6 +24,14 @@ pytestmark = pytest.mark.anyio
 
 READ = frozenset({"read"})
 API = "https://api.example"
+
+
+async def issue_access_token(ctx: Context, **fields: Any) -> AccessToken:
+    """Mint a token and store its record, as a grant does."""
+    token = await mint_access_token(ctx, **fields)
+    if token.record is not None:
+        await ctx.store.tokens.add_access(token.record)
+    return token
 
 
 async def test_jwt_has_the_rfc9068_header_and_claims(

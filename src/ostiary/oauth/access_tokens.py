@@ -45,42 +45,6 @@ class AccessToken:
         return self.expires_at - self.issued_at
 
 
-async def issue_access_token(
-    ctx: Context,
-    *,
-    client: Client,
-    subject: str,
-    scope: frozenset[str],
-    audience: Sequence[str],
-    grant_id: str | None,
-    auth_time: int | None = None,
-    jkt: str | None = None,
-    sub: str | None = None,
-    userinfo_claims: frozenset[str] = frozenset(),
-) -> AccessToken:
-    """Mint an access token in the client's format and record it when the server must find it.
-
-    `subject` is the user id, or the client_id for client_credentials (RFC 9068 §2.2); it is
-    recorded. `sub`, when given, is what the JWT says instead (a pairwise subject, see
-    `subject.py`). `userinfo_claims` are claims the `claims` parameter asked UserInfo for.
-    """
-    access = await mint_access_token(
-        ctx,
-        client=client,
-        subject=subject,
-        scope=scope,
-        audience=audience,
-        grant_id=grant_id,
-        auth_time=auth_time,
-        jkt=jkt,
-        sub=sub,
-        userinfo_claims=userinfo_claims,
-    )
-    if access.record is not None:
-        await ctx.store.tokens.add_access(access.record)
-    return access
-
-
 async def mint_access_token(
     ctx: Context,
     *,
@@ -94,8 +58,14 @@ async def mint_access_token(
     sub: str | None = None,
     userinfo_claims: frozenset[str] = frozenset(),
 ) -> AccessToken:
-    """`issue_access_token` storing nothing: the caller writes `record` (when there is one)
-    in one unit of work with the rest of its grant."""
+    """Mint an access token in the client's format, storing nothing: `record` is what the
+    caller must write (in one unit of work with the rest of its grant) when the server must
+    find the token again.
+
+    `subject` is the user id, or the client_id for client_credentials (RFC 9068 §2.2); it is
+    recorded. `sub`, when given, is what the JWT says instead (a pairwise subject, see
+    `subject.py`). `userinfo_claims` are claims the `claims` parameter asked UserInfo for.
+    """
     now = ctx.now()
     expires_at = now + ctx.config.access_token_ttl
     aud = tuple(audience)

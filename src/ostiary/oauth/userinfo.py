@@ -153,7 +153,7 @@ async def _resolve(token: str, ctx: Context) -> tuple[Client, IssuedAccessToken]
 
 def _released(record: IssuedAccessToken) -> frozenset[str]:
     """The claim names this token may see: its scope's, and those asked for one by one
-    (recorded by `issue_access_token` from the grant's `claims` request)."""
+    (recorded by `mint_access_token`'s caller from the grant's `claims` request)."""
     asked = record.extra.get("claims")
     individual = frozenset(asked) if isinstance(asked, list) else frozenset()
     return claims_for_scope(record.scope) | (individual & STANDARD_CLAIMS)
