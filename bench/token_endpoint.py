@@ -1,8 +1,9 @@
 """Token endpoint throughput of Ostiary side by side with oidc-provider and
 @node-oauth/oauth2-server, all in one run, the same way for every server.
 
-    .venv/bin/python bench/token_endpoint.py              # full run, 15 s per case, < 5 minutes
-    .venv/bin/python bench/token_endpoint.py --quick      # 3 s per case
+    .venv/bin/python bench/token_endpoint.py              # full run: 3 rounds, 10 s per case
+    .venv/bin/python bench/token_endpoint.py --quick      # 1 round, 3 s per case
+    .venv/bin/python bench/token_endpoint.py --quick --rounds 3   # 3 rounds of 3 s
     .venv/bin/python bench/token_endpoint.py --list       # the server keys
     .venv/bin/python bench/token_endpoint.py --targets 'oidc-provider-*,node-oauth-*'
     .venv/bin/python bench/token_endpoint.py --targets 'floor-*'   # Python's floor, on request
@@ -23,6 +24,11 @@ against its JWKS, or an opaque string), refuse a wrong client secret with 401, r
 token, and refuse the rotated one: nobody is measured on an error path or for skipping a check.
 CPU per request is the server's user+system time (/proc/PID/stat, its children included) over
 the window, divided by the tokens it issued.
+
+The host's speed drifts within minutes, so cases are measured in interleaved rounds: every
+server is started up front and stays up (idle, on the same CPU), and each round measures every
+case once, in the same order. A ratio between two servers is computed within each round, from
+cases measured a minute or so apart, and reported as the median over the rounds with its range.
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -40,13 +46,14 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +77,9 @@ NPM_TIMEOUT = 300.0
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 POOL_MARGIN = 1.3  # pool = expected requests x margin; the Lua script chains past the end
 POOL_CAP = 60_000
+# 16 cases x 3 rounds x (1 s warm-up + 10 s + minting the pools) is about 11 minutes.
+ROUNDS = 3
+WINDOW = 10.0
 GRANTS = ("client_credentials", "refresh_token")
 MINT_CONCURRENCY = 10  # refresh tokens written at once while preparing Ostiary's pool
 
@@ -217,6 +227,11 @@ def pin(cpu: str) -> list[str]:
 
 def cpu_seconds(pid: int) -> float:
     """User+system CPU of `pid` and every live descendant (proc(5): utime, stime)."""
+    return cpu_seconds_of([pid])[pid]
+
+
+def cpu_seconds_of(pids: Sequence[int]) -> dict[int, float]:
+    """`cpu_seconds` of several processes from one reading of /proc."""
     children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -231,12 +246,15 @@ def cpu_seconds(pid: int) -> float:
         ppid = int(fields[1])
         children.setdefault(ppid, []).append(int(entry))
         times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += times.get(current, 0.0)
-        todo.extend(children.get(current, ()))
-    return total
+    totals: dict[int, float] = {}
+    for pid in pids:
+        total, todo = 0.0, [pid]
+        while todo:
+            current = todo.pop()
+            total += times.get(current, 0.0)
+            todo.extend(children.get(current, ()))
+        totals[pid] = total
+    return totals
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -779,6 +797,8 @@ class CaseResult:
     cpu_us: float  # server CPU per issued token
     pool: int = 0
     chained: int = 0  # refresh requests past the pool, on tokens the server had just rotated
+    round: int = 1
+    others_cpu_ms: float = 0.0  # CPU the servers not measured used during the window
 
 
 @dataclass(frozen=True)
@@ -789,6 +809,7 @@ class Load:
     script: Path
     args: list[str]
     pool: int = 0
+    pool_file: Path | None = None
 
 
 def make_load(server: Server, grant: str, folder: Path, *, rate: float, seconds: float) -> Load:
@@ -799,26 +820,50 @@ def make_load(server: Server, grant: str, folder: Path, *, rate: float, seconds:
     pool = min(POOL_CAP, int(rate * seconds * POOL_MARGIN) + 200)
     path = folder / f"{server.key}-{secrets.token_hex(4)}.pool"
     path.write_text("\n".join(server.mint_refresh(pool)) + "\n")
-    return Load(folder / "refresh_token.lua", [auth, str(path)], pool)
+    return Load(folder / "refresh_token.lua", [auth, str(path)], pool, path)
+
+
+def drop(load: Load) -> None:
+    # a full run writes up to a hundred pools of a few MB each to the temporary folder
+    if load.pool_file is not None:
+        load.pool_file.unlink(missing_ok=True)
 
 
 def run_case(
-    server: Server, grant: str, folder: Path, *, warmup: float, seconds: float, rate: float
+    server: Server,
+    grant: str,
+    folder: Path,
+    *,
+    warmup: float,
+    seconds: float,
+    rate: float,
+    others: Sequence[Server] = (),
 ) -> CaseResult:
     """Warm up, then measure. The measured pool is sized from the warm-up's own rate."""
     if warmup > 0:
         warm = make_load(server, grant, folder, rate=rate, seconds=warmup)
         rate = max(run_wrk(server.token_url, warm.script, warm.args, warmup).rate, 100.0)
+        drop(warm)
     load = make_load(server, grant, folder, rate=rate, seconds=seconds)
-    return measure(server, grant, load, seconds=seconds)
+    try:
+        return measure(server, grant, load, seconds=seconds, others=others)
+    finally:
+        drop(load)
 
 
-def measure(server: Server, grant: str, load: Load, *, seconds: float) -> CaseResult:
-    before = cpu_seconds(server.process.pid)
+def measure(
+    server: Server, grant: str, load: Load, *, seconds: float, others: Sequence[Server] = ()
+) -> CaseResult:
+    """One window of wrk; `others` are the idle servers, whose CPU in the window is recorded
+    because they share the measured server's core."""
+    pids = [server.process.pid, *(o.process.pid for o in others)]
+    before = cpu_seconds_of(pids)
     result = run_wrk(server.token_url, load.script, load.args, seconds)
-    cpu = cpu_seconds(server.process.pid) - before
+    after = cpu_seconds_of(pids)
     if server.process.poll() is not None:
         raise BenchError(f"{server.key} died during {grant}:\n{server.log_tail()}")
+    cpu = after[server.process.pid] - before[server.process.pid]
+    idle = sum(max(0.0, after[pid] - before[pid]) for pid in pids[1:])  # one may have died
     return CaseResult(
         server=server.key,
         product=server.product,
@@ -829,6 +874,7 @@ def measure(server: Server, grant: str, load: Load, *, seconds: float) -> CaseRe
         cpu_us=cpu / max(result.ok, 1) * 1e6,
         pool=load.pool,
         chained=max(0, result.requests - load.pool) if load.pool else 0,
+        others_cpu_ms=idle * 1000,
     )
 
 
@@ -908,24 +954,68 @@ def table(rows: list[list[str]], header: list[str], right: set[int], markdown: b
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 
-def results_table(results: list[CaseResult], grant: str, markdown: bool) -> str:
-    rows = []
+@dataclass(frozen=True)
+class CaseSummary:
+    """One case over its rounds: the median of each figure, and totals of what should be 0."""
+
+    server: str
+    product: str
+    storage: str
+    token_format: str
+    grant: str
+    rounds: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+    errors: int  # error responses and socket errors, all rounds together
+    chained: int  # past the pool, all rounds together
+
+
+def summarize(results: Sequence[CaseResult]) -> list[CaseSummary]:
+    """One summary per (server, grant), in the order the cases were first measured."""
+    cases: dict[tuple[str, str], list[CaseResult]] = {}
     for r in results:
-        if r.grant != grant:
+        cases.setdefault((r.server, r.grant), []).append(r)
+    return [summarize_case(runs) for runs in cases.values()]
+
+
+def summarize_case(runs: Sequence[CaseResult]) -> CaseSummary:
+    first = runs[0]
+    return CaseSummary(
+        server=first.server,
+        product=first.product,
+        storage=first.storage,
+        token_format=first.token_format,
+        grant=first.grant,
+        rounds=len(runs),
+        rate=statistics.median(r.wrk.rate for r in runs),
+        p50_ms=statistics.median(r.wrk.p50_ms for r in runs),
+        p99_ms=statistics.median(r.wrk.p99_ms for r in runs),
+        cpu_us=statistics.median(r.cpu_us for r in runs),
+        errors=sum(r.wrk.errors + r.wrk.socket_errors for r in runs),
+        chained=sum(r.chained for r in runs),
+    )
+
+
+def results_table(summaries: list[CaseSummary], grant: str, rounds: int, markdown: bool) -> str:
+    rows = []
+    for c in summaries:
+        if c.grant != grant:
             continue
-        w = r.wrk
         rows.append(
             [
-                r.product,
-                r.storage,
-                r.token_format,
-                f"{w.rate:,.0f}",
-                f"{w.p50_ms:.2f}",
-                f"{w.p99_ms:.2f}",
-                f"{r.cpu_us:,.0f}",
-                f"{w.errors + w.socket_errors:,}",
-                f"{r.chained:,}" if grant == "refresh_token" else "—",
+                c.product,
+                c.storage,
+                c.token_format,
+                f"{c.rate:,.0f}",
+                f"{c.p50_ms:.2f}",
+                f"{c.p99_ms:.2f}",
+                f"{c.cpu_us:,.0f}",
+                f"{c.errors:,}",
+                f"{c.chained:,}" if grant == "refresh_token" else "—",
             ]
+            + ([] if c.rounds == rounds else [f"only {c.rounds} of {rounds} rounds"])
         )
     header = [
         "server",
@@ -938,11 +1028,33 @@ def results_table(results: list[CaseResult], grant: str, markdown: bool) -> str:
         "errors",
         "past the pool",
     ]
+    if any(len(row) > len(header) for row in rows):
+        header.append("")
+        rows = [row + [""] * (len(header) - len(row)) for row in rows]
     return table(rows, header, {3, 4, 5, 6, 7, 8}, markdown)
 
 
-def find(results: list[CaseResult], server: str, grant: str) -> CaseResult | None:
-    return next((r for r in results if r.server == server and r.grant == grant), None)
+def find(summaries: list[CaseSummary], server: str, grant: str) -> CaseSummary | None:
+    return next((c for c in summaries if c.server == server and c.grant == grant), None)
+
+
+def paired_ratios(
+    results: Sequence[CaseResult], ours: str, reference: str, grant: str
+) -> tuple[list[float], list[float]]:
+    """Ostiary's case over its reference, by rate and by CPU, in each round that measured both:
+    the two windows were close in time, so the host's drift between rounds cancels out."""
+    by_round: dict[int, dict[str, CaseResult]] = {}
+    for r in results:
+        if r.grant == grant and r.server in (ours, reference):
+            by_round.setdefault(r.round, {})[r.server] = r
+    by_rate, by_cpu = [], []
+    for pair in by_round.values():
+        o, ref = pair.get(ours), pair.get(reference)
+        if o is None or ref is None or not (o.wrk.ok and ref.wrk.ok):
+            continue
+        by_rate.append(o.wrk.rate / ref.wrk.rate)
+        by_cpu.append(ref.cpu_us / o.cpu_us)
+    return by_rate, by_cpu
 
 
 @dataclass(frozen=True)
@@ -964,29 +1076,38 @@ GOALS = (
 )
 
 
-def targets_table(results: list[CaseResult], markdown: bool) -> str:
+def targets_table(
+    results: Sequence[CaseResult], summaries: list[CaseSummary], rounds: int, markdown: bool
+) -> str:
     """Each goal as measured (tokens/s) and as CPU efficiency (tokens per CPU-second), which
-    stays meaningful when a shared host slows every server down at random."""
+    stays meaningful when a shared host slows every server down at random. Ratios are taken
+    within each round; a goal is met when the median of both reaches it."""
     rows = []
     for g in GOALS:
-        ref = find(results, g.reference, g.grant)
+        ref = find(summaries, g.reference, g.grant)
         for storage, db in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
-            ours = find(results, f"ostiary-{db}-{g.alg}", g.grant)
+            ours = find(summaries, f"ostiary-{db}-{g.alg}", g.grant)
             if ours is None or ref is None:
                 continue
-            ratio = ours.wrk.rate / ref.wrk.rate
-            by_cpu = ref.cpu_us / ours.cpu_us
+            by_rate, by_cpu = paired_ratios(results, ours.server, ref.server, g.grant)
+            if not by_rate:
+                continue
+            ratio, cpu_ratio = statistics.median(by_rate), statistics.median(by_cpu)
+            spread = f"{min(by_rate):.2f}-{max(by_rate):.2f}x"
+            if len(by_rate) != rounds:
+                spread += f" ({len(by_rate)} of {rounds} rounds)"
             rows.append(
                 [
                     f"{g.what}, {g.grant}",
                     storage,
-                    f"{ours.wrk.rate:,.0f}",
-                    f"{ref.wrk.rate:,.0f}",
+                    f"{ours.rate:,.0f}",
+                    f"{ref.rate:,.0f}",
                     f"{ratio:.2f}x",
-                    f"{by_cpu:.2f}x",
+                    spread,
+                    f"{cpu_ratio:.2f}x",
                     f"{g.ratio:.1f}x",
-                    "met" if min(ratio, by_cpu) >= g.ratio else "not met",
-                    f"{ours.wrk.p99_ms:.2f}",
+                    "met" if min(ratio, cpu_ratio) >= g.ratio else "not met",
+                    f"{ours.p99_ms:.2f}",
                     f"{ours.cpu_us:,.0f}",
                 ]
             )
@@ -996,13 +1117,14 @@ def targets_table(results: list[CaseResult], markdown: bool) -> str:
         "Ostiary tokens/s",
         "reference tokens/s",
         "ratio",
+        "ratio min-max",
         "ratio by CPU",
         "goal",
         "",
         "Ostiary p99 ms",
         "Ostiary CPU µs/token",
     ]
-    return table(rows, header, {2, 3, 4, 5, 6, 8, 9}, markdown)
+    return table(rows, header, {2, 3, 4, 5, 6, 7, 9, 10}, markdown)
 
 
 def versions() -> str:
@@ -1025,16 +1147,24 @@ def versions() -> str:
     return ", ".join([ostiary, *parts, f"node {node.stdout.strip()}", wrk_version])
 
 
-def report(results: list[CaseResult], notes: list[str], settings: str, markdown: bool) -> str:
+def of_rounds(rounds: int) -> str:
+    return "one round" if rounds == 1 else f"median of {rounds} rounds"
+
+
+def report(
+    results: list[CaseResult], rounds: int, notes: list[str], settings: str, markdown: bool
+) -> str:
     out = []
     head = "####" if markdown else "=="
+    summaries = summarize(results)
     for grant in GRANTS:
-        if any(r.grant == grant for r in results):
-            title = f"{head} {GRANT_TITLES[grant]}"
-            out += [title, "", results_table(results, grant, markdown), ""]
-    targets = targets_table(results, markdown)
+        if any(c.grant == grant for c in summaries):
+            title = f"{head} {GRANT_TITLES[grant]}: {of_rounds(rounds)}"
+            out += [title, "", results_table(summaries, grant, rounds, markdown), ""]
+    targets = targets_table(results, summaries, rounds, markdown)
     if targets.count("\n") > 1:
-        out += [f"{head} Ostiary against the issue's targets", "", targets, ""]
+        title = f"{head} Ostiary against the issue's targets: ratios per round, {of_rounds(rounds)}"
+        out += [title, "", targets, ""]
     out += [f"{head} run", ""]
     out += [f"- {line}" for line in [settings, *notes]]
     return "\n".join(out)
@@ -1048,18 +1178,122 @@ def select(patterns: str, names: Sequence[str]) -> list[str]:
     return [n for n in names if any(fnmatch.fnmatch(n, p) or p in n for p in wanted)]
 
 
+def start_servers(
+    keys: Sequence[str], stack: ExitStack, folder: Path, notes: list[str]
+) -> list[Server]:
+    """Start and check every selected server; each stays up until `stack` closes. One that
+    fails is stopped at once and noted."""
+    servers = []
+    for target in TARGETS:
+        if target.key not in keys:
+            continue
+        print(f"{target.key}: starting", file=sys.stderr)
+        begun = time.monotonic()
+        with ExitStack() as own:
+            try:
+                server = target.start(target, own, folder)
+                check_server(server)
+            except (BenchError, httpx.HTTPError) as exc:
+                notes.append(f"{target.key} not measured: {str(exc).splitlines()[0]}")
+                print(f"{target.key}: {exc}", file=sys.stderr)
+                continue
+            stack.enter_context(own.pop_all())
+        ready = time.monotonic() - begun
+        print(f"{target.key}: ready and checked in {ready:.1f} s", file=sys.stderr)
+        servers.append(server)
+    return servers
+
+
+def run_rounds(
+    servers: list[Server],
+    grants: Sequence[str],
+    folder: Path,
+    *,
+    rounds: int,
+    warmup: float,
+    seconds: float,
+    notes: list[str],
+) -> list[CaseResult]:
+    """Every case once per round, in the same order each round. Grant by grant, so the
+    cases a target compares (same grant) are at most a few windows apart."""
+    results: list[CaseResult] = []
+    expected: dict[tuple[str, str], float] = {}  # the last rate seen; "" for any grant
+    live = list(servers)
+    for n in range(1, rounds + 1):
+        began = time.monotonic()
+        for grant in grants:
+            for server in list(live):
+                if server.process.poll() is not None:
+                    notes.append(f"{server.key} exited before round {n} {grant}: later cases lost")
+                    live.remove(server)
+                    continue
+                rate = expected.get((server.key, grant), expected.get((server.key, ""), 3000.0))
+                others = [s for s in live if s is not server]
+                try:
+                    result = run_case(
+                        server,
+                        grant,
+                        folder,
+                        warmup=warmup,
+                        seconds=seconds,
+                        rate=rate,
+                        others=others,
+                    )
+                except (BenchError, httpx.HTTPError) as exc:
+                    notes.append(f"{server.key} {grant} round {n}: {str(exc).splitlines()[0]}")
+                    print(f"{server.key} {grant}: {exc}", file=sys.stderr)
+                    continue
+                result = replace(result, round=n)
+                expected[(server.key, grant)] = max(result.wrk.rate, 500.0)
+                expected[(server.key, "")] = expected[(server.key, grant)]
+                results.append(result)
+                w = result.wrk
+                print(
+                    f"[{n}/{rounds}] {server.key:22} {grant:18} {w.rate:8,.0f}/s"
+                    f"  p50 {w.p50_ms:6.2f} ms  p99 {w.p99_ms:6.2f} ms"
+                    f"  cpu {result.cpu_us:6,.0f} µs  errors {w.errors + w.socket_errors}",
+                    file=sys.stderr,
+                )
+        took = time.monotonic() - began
+        print(f"round {n} of {rounds} done in {took:.0f} s", file=sys.stderr)
+    return results
+
+
+def idle_note(results: Sequence[CaseResult]) -> str | None:
+    """How much the idle servers took from the measured one's core (they share CPU 0)."""
+    if not results:
+        return None
+    worst = max(results, key=lambda r: r.others_cpu_ms / r.wrk.duration)
+    share = worst.others_cpu_ms / 1000 / worst.wrk.duration
+    total = sum(r.others_cpu_ms for r in results)
+    return (
+        f"the servers not being measured used {total:,.0f} ms of CPU in all the windows together,"
+        f" at most {100 * share:.1f}% of a core in one ({worst.server} {worst.grant},"
+        f" round {worst.round})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per case instead of 15")
-    parser.add_argument("--seconds", type=float, help="measured window per case (default 15)")
-    parser.add_argument("--warmup", type=float, help="warm-up per case (default 1)")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 s per case and 1 round instead of 10 s and 3"
+    )
+    parser.add_argument(
+        "--seconds", type=float, help=f"measured window per case (default {WINDOW:g})"
+    )
+    parser.add_argument("--warmup", type=float, help="warm-up per case and round (default 1)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"rounds, each measuring every case once (default {ROUNDS}; 1 with --quick)",
+    )
     parser.add_argument(
         "--targets", default=",".join(DEFAULT_TARGETS), help="server keys, globs; see --list"
     )
     parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--grants", default=",".join(GRANTS))
     parser.add_argument("--markdown", action="store_true", help="tables for docs/benchmarks.md")
-    parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument("--json", type=Path, help="also write the raw figures of every round here")
     parser.add_argument("--list", action="store_true", help="list the server keys and exit")
     parser.add_argument(
         "--profile", metavar="TARGET", help="py-spy an Ostiary target instead of timing"
@@ -1072,8 +1306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for t in TARGETS:
             print(f"{t.key:24} {t.product}, {t.storage}, {t.token_format}")
         return 0
-    seconds = args.seconds or (3.0 if args.quick else 15.0)
+    seconds = args.seconds or (3.0 if args.quick else WINDOW)
     warmup = args.warmup if args.warmup is not None else 1.0
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else ROUNDS)
+    if rounds < 1:
+        parser.error("--rounds must be at least 1")
     grants = select(args.grants, GRANTS)
     keys = select(args.profile or args.targets, [t.key for t in TARGETS])
     if shutil.which("wrk") is None:
@@ -1090,56 +1327,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if pg_reason:
         notes.append(f"PostgreSQL targets skipped: {pg_reason}")
         keys = [k for k in keys if "-pg-" not in k]
-    results: list[CaseResult] = []
-    expected: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="ostiary-token-bench-") as tmp:
+    # The folder outlives the servers: the SQLite databases are in it.
+    with tempfile.TemporaryDirectory(prefix="ostiary-token-bench-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
         (folder / "client_credentials.lua").write_text(LUA_CLIENT_CREDENTIALS)
         (folder / "refresh_token.lua").write_text(LUA_REFRESH)
-        for target in TARGETS:
-            if target.key not in keys:
-                continue
-            with ExitStack() as stack:
-                print(f"{target.key}: starting", file=sys.stderr)
-                begun = time.monotonic()
-                try:
-                    server = target.start(target, stack, folder)
-                    check_server(server)
-                    ready = time.monotonic() - begun
-                    print(f"{target.key}: ready and checked in {ready:.1f} s", file=sys.stderr)
-                except (BenchError, httpx.HTTPError) as exc:
-                    notes.append(f"{target.key} not measured: {str(exc).splitlines()[0]}")
-                    print(f"{target.key}: {exc}", file=sys.stderr)
-                    continue
-                if args.profile:
-                    for grant in grants:
-                        print(f"== py-spy: {target.key} {grant}\n")
-                        print(profile_server(server, grant, folder, seconds, 1000.0))
-                    continue
+        servers = start_servers(keys, stack, folder, notes)
+        if args.profile:
+            for server in servers:
                 for grant in grants:
-                    rate = expected.get(target.key, 3000.0)
-                    result = run_case(
-                        server, grant, folder, warmup=warmup, seconds=seconds, rate=rate
-                    )
-                    expected[target.key] = max(result.wrk.rate, 500.0)
-                    results.append(result)
-                    w = result.wrk
-                    print(
-                        f"{target.key:22} {grant:18} {w.rate:8,.0f}/s  p50 {w.p50_ms:6.2f} ms"
-                        f"  p99 {w.p99_ms:6.2f} ms  cpu {result.cpu_us:6,.0f} µs"
-                        f"  errors {w.errors + w.socket_errors}",
-                        file=sys.stderr,
-                    )
-            took = time.monotonic() - begun
-            print(f"{target.key}: done in {took:.1f} s, stopping included", file=sys.stderr)
-    if args.profile:
-        return 0
+                    print(f"== py-spy: {server.key} {grant}\n")
+                    print(profile_server(server, grant, folder, seconds, 1000.0))
+            return 0
+        results = run_rounds(
+            servers,
+            grants,
+            folder,
+            rounds=rounds,
+            warmup=warmup,
+            seconds=seconds,
+            notes=notes,
+        )
+        print(f"stopping {len(servers)} servers", file=sys.stderr)
     load_end = os.getloadavg()[0]
     settings = (
         f"{when}; {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}; "
-        f"{versions()}; {CONNECTIONS} connections, {warmup:g} s warm-up, {seconds:g} s measured "
-        f"per case; server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}"
+        f"{versions()}; {CONNECTIONS} connections; "
+        + ("one round" if rounds == 1 else f"{rounds} interleaved rounds")
+        + f" of every case, {warmup:g} s warm-up and {seconds:g} s measured; server on CPU "
+        f"{SERVER_CPU}, wrk on CPU {WRK_CPU}"
     )
+    if rounds > 1:
+        notes.append(
+            f"each case's tokens/s, p50, p99 and CPU: the {of_rounds(rounds)}; errors and past "
+            "the pool: summed over the rounds; target ratios: Ostiary's case over its reference "
+            "in the same round, then the median and the range over the rounds"
+        )
+    idle = idle_note(results) if len(servers) > 1 else None
+    if idle:
+        notes.append(idle)
     notes.append(f"load average {load_start:.2f} at the start, {load_end:.2f} at the end")
     notes.append(f"wall time of this run: {time.monotonic() - started:.0f} s")
     if load_start > 0.5:
@@ -1147,15 +1373,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in results:
         if r.wrk.errors or r.wrk.socket_errors:
             notes.append(
-                f"{r.server} {r.grant}: {r.wrk.errors} error responses, "
+                f"{r.server} {r.grant} round {r.round}: {r.wrk.errors} error responses, "
                 f"{r.wrk.socket_errors} socket errors (not counted as tokens)"
             )
-    print(report(results, notes, settings, args.markdown))
+    print(report(results, rounds, notes, settings, args.markdown))
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
                     "settings": settings,
+                    "rounds": rounds,
+                    "seconds": seconds,
+                    "warmup": warmup,
                     "notes": notes,
                     "results": [
                         {**{k: v for k, v in r.__dict__.items() if k != "wrk"}, **r.wrk.__dict__}
