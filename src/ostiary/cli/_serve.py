@@ -31,6 +31,7 @@ from ostiary.server.keyring import ensure_signing_keys, server_algorithms
 from ostiary.server.settings import Settings, SettingsError, redact_url
 
 from ._console import fail
+from ._http_protocol import CoalescingHttpToolsProtocol
 from ._server_settings import load_settings, run_with_store
 
 log = logging.getLogger("ostiary.serve")
@@ -66,6 +67,7 @@ def serve(args: argparse.Namespace) -> int:
             "log_level": args.log_level,
             "access_log": args.access_log,
             "lifespan": "on",
+            "http": CoalescingHttpToolsProtocol,  # a response leaves in one write
             "server_header": False,  # no product banner for scanners
             "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN,
         }
