@@ -16,6 +16,7 @@ import pytest
 from store_databases import TABLES, copy_sqlite, truncate
 from test_contract import make_client
 
+from ostiary.oauth.models import AuditEvent
 from ostiary.store import SqlStore, open_store
 from ostiary.store._clients import CLIENTS_CHANNEL
 
@@ -188,6 +189,32 @@ async def test_sqlite_lookups_are_served_from_the_cache(
     for _ in range(5):
         assert await server.clients.get("c1") == make_client()
     assert len(lookups) == 1
+
+
+async def test_sqlite_lookups_during_one_group_commit_read_the_data_version_once(
+    sqlite_server_and_operator: tuple[SqlStore, SqlStore],
+) -> None:
+    """While a group commit is open, this connection holds SQLite's write lock and no other
+    can commit: the data version read once then holds until the batch commits."""
+    server, operator = sqlite_server_and_operator
+    await operator.clients.add(make_client())
+    assert await server.clients.get("c1") == make_client()
+    pragmas: list[str] = []
+    server._db._raw().set_trace_callback(  # type: ignore[union-attr]
+        lambda sql: pragmas.append(sql) if "data_version" in sql else None
+    )
+    writing = asyncio.create_task(server.audit.record(AuditEvent(event="test.batch", at=1)))
+    await asyncio.sleep(0)  # the write runs up to its wait for the COMMIT at the turn's end
+    assert server._db._batch is not None  # type: ignore[union-attr]
+    for _ in range(5):
+        assert await server.clients.get("c1") == make_client()
+    assert len(pragmas) == 1
+    await writing
+    assert await server.clients.get("c1") == make_client()  # committed: read again
+    assert len(pragmas) == 2
+    renamed = dataclasses.replace(make_client(), name="renamed after the batch")
+    assert await operator.clients.update(renamed)
+    assert await server.clients.get("c1") == renamed
 
 
 async def test_sqlite_client_changed_by_another_process_is_seen_at_once(

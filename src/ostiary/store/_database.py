@@ -326,6 +326,8 @@ class SqliteDatabase:
         self._inline_raw: sqlite3.Connection | None = None  # `_inline`'s sqlite3 connection
         # The open group-commit transaction's waiters (see `fast_write`), or None.
         self._batch: list[asyncio.Future[None]] | None = None
+        # `PRAGMA data_version` as read during the open batch (see `_data_version`)
+        self._batch_version: tuple[list[asyncio.Future[None]], Hashable] | None = None
 
     async def read(self, work: Work[T]) -> T:
         self._commit_batch()
@@ -371,12 +373,20 @@ class SqliteDatabase:
     def _data_version(self) -> Hashable:
         """Which commits of other connections the event loop's connection has seen; a new
         object (equal to nothing cached) when it cannot tell."""
+        batch, known = self._batch, self._batch_version
+        if batch is not None and known is not None and known[0] is batch:
+            # The open batch holds SQLite's write lock (BEGIN IMMEDIATE): no other connection
+            # can commit before it does, so the number read once in it holds until then.
+            return known[1]
         raw = self._raw()
         try:
             row = raw.execute("PRAGMA data_version").fetchone()
         except sqlite3.Error:
             return object()
-        return (id(raw), row[0])
+        version = (id(raw), row[0])
+        if batch is not None:
+            self._batch_version = (batch, version)
+        return version
 
     async def fast_read(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         form = statement.sqlite
