@@ -4,6 +4,7 @@ worker processes), SQLite's settings, integrity checks, the audit log line, `:me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -16,8 +17,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.exc import IntegrityError
+from store_databases import truncate
 from test_contract import (
     NOW,
     RACERS,
@@ -327,6 +330,83 @@ async def test_rows_of_one_turn_are_inserted_together_and_a_bad_one_fails_alone(
         for i in range(30):  # committed, as another process sees them
             assert await other.tokens.is_revoked("any-jti", f"g-{i}")
         assert not await other.tokens.is_revoked("any-jti", "g-30")
+
+
+async def test_lookups_of_one_turn_share_a_statement(database_url: str) -> None:
+    """`fast_lookup`: the refresh tokens peeked at in one turn of the event loop are read by
+    one statement on PostgreSQL (`... = ANY($1)`); each caller gets its own row, or None,
+    and a token asked for twice in the turn is found for both callers."""
+    async with open_store(database_url) as store:
+        await store.clients.add(make_client())
+        await store.users.add(make_user())
+        for i in range(20):
+            await store.tokens.add_refresh(make_refresh(f"rt-{i}"))
+        db = store._db
+        statements: list[int] = []
+        if isinstance(db, PostgresDatabase):
+            lookup_many = db._lookup_many
+
+            async def counted(statement: Any, keys: list[str]) -> Any:
+                statements.append(len(keys))
+                return await lookup_many(statement, keys)
+
+            db._lookup_many = counted  # type: ignore[method-assign]
+        results = await asyncio.gather(
+            *(store.tokens.peek_refresh(f"rt-{i}") for i in range(25)),
+            store.tokens.peek_refresh("rt-3"),
+        )
+        assert results[:20] == [make_refresh(f"rt-{i}") for i in range(20)]
+        assert results[20:25] == [None] * 5
+        assert results[25] == make_refresh("rt-3")
+        if isinstance(db, PostgresDatabase):
+            assert statements == [25]  # 25 different tokens, one statement
+        assert await store.tokens.peek_refresh("rt-7") == make_refresh("rt-7")  # alone
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty PostgreSQL database, for what only PostgreSQL does."""
+    url: str = request.getfixturevalue("postgres_session_url")
+    asyncio.run(truncate(url))
+    return url
+
+
+async def test_a_failed_lookup_fails_every_caller_of_its_turn(postgres_url: str) -> None:
+    """The shared statement fails (here: the table is out of reach for a moment): every peek
+    of the turn gets the error, none waits forever, and a later turn works again."""
+    database_url = postgres_url
+    async with open_store(database_url) as store:
+        await store.clients.add(make_client())
+        await store.users.add(make_user())
+        await store.tokens.add_refresh(make_refresh("rt-1"))
+        assert await store.tokens.peek_refresh("rt-1") == make_refresh("rt-1")
+        await _admin(database_url, "ALTER TABLE refresh_tokens RENAME TO refresh_tokens_away")
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(
+                    *(store.tokens.peek_refresh(f"rt-{i}") for i in range(5)),
+                    return_exceptions=True,
+                ),
+                timeout=30,
+            )
+        finally:
+            await _admin(database_url, "ALTER TABLE refresh_tokens_away RENAME TO refresh_tokens")
+        assert all(isinstance(r, Exception) for r in results), results
+        assert len({type(r) for r in results}) == 1
+        found = None
+        for _ in range(3):  # a statement the driver had prepared may fail once more
+            with contextlib.suppress(Exception):
+                found = await store.tokens.peek_refresh("rt-1")
+                break
+        assert found == make_refresh("rt-1")
+
+
+async def _admin(database_url: str, statement: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 async def test_audit_events_of_one_turn_are_all_stored_in_order(database_url: str) -> None:

@@ -40,7 +40,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 
 from ostiary.oauth.errors import DatabaseUnavailable
 
-from ._fast import BatchInsert, FastStatement
+from ._fast import BatchInsert, BatchLookup, FastStatement
 from ._notifications import ChangeFeed, Changes, DataVersion
 from ._pg_pool import ConnectionPool
 from ._urls import is_sqlite, is_sqlite_memory
@@ -91,6 +91,10 @@ class Database(Protocol):
     async def fast_read(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         """`read` for one hot statement on the driver's own connection (see `_fast.py`)."""
 
+    async def fast_lookup(self, statement: BatchLookup, key: str) -> Row | None:
+        """`fast_read` of the row with this key. The lookups of one statement made in the
+        same turn of the event loop may share a statement (one round trip for all)."""
+
     async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         """One hot statement that writes, committed on its own; its first row, or None.
 
@@ -124,7 +128,9 @@ class PostgresDatabase:
         # rows waiting for the end of this turn of the event loop, by statement
         self._batches: dict[BatchInsert, list[tuple[Mapping[str, Any], asyncio.Future[None]]]]
         self._batches = {}
-        self._inserting: set[asyncio.Task[None]] = set()
+        # keys waiting for the end of this turn, by statement: each key's waiting callers
+        self._lookups: dict[BatchLookup, dict[str, list[asyncio.Future[Row | None]]]] = {}
+        self._inserting: set[asyncio.Task[None]] = set()  # batches on their way, inserts or reads
 
     async def read(self, work: Work[T]) -> T:
         with reachable():
@@ -155,6 +161,58 @@ class PostgresDatabase:
                 raise
             raise translated from exc
         return None if row is None else statement.mapping(tuple(row))
+
+    async def fast_lookup(self, statement: BatchLookup, key: str) -> Row | None:
+        # Group read: under load many requests look up a row (a refresh token) in the same
+        # turn of the loop; one statement for all of them costs one round trip, not one each.
+        loop = asyncio.get_running_loop()
+        pending = self._lookups.get(statement)
+        if pending is None:
+            pending = self._lookups[statement] = {}
+            loop.call_soon(self._start_lookup, statement)
+        found: asyncio.Future[Row | None] = loop.create_future()
+        pending.setdefault(key, []).append(found)
+        return await found
+
+    def _start_lookup(self, statement: BatchLookup) -> None:
+        pending = self._lookups.pop(statement, {})
+        task = asyncio.get_running_loop().create_task(self._lookup(statement, pending))
+        self._inserting.add(task)
+        task.add_done_callback(self._inserting.discard)
+
+    async def _lookup(
+        self, statement: BatchLookup, pending: dict[str, list[asyncio.Future[Row | None]]]
+    ) -> None:
+        try:
+            if len(pending) == 1:
+                (key,) = pending
+                row = await self.fast_execute(statement.one, {statement.param: key})
+                rows = {} if row is None else {key: row}
+            else:
+                rows = await self._lookup_many(statement, list(pending))
+        except Exception as exc:
+            for waiting in pending.values():
+                for found in waiting:
+                    if not found.done():
+                        found.set_exception(exc)
+            return
+        for key, waiting in pending.items():
+            row = rows.get(key)
+            for found in waiting:
+                if not found.done():  # a caller that was cancelled no longer waits
+                    found.set_result(None if row is None else dict(row))
+
+    async def _lookup_many(self, statement: BatchLookup, keys: list[str]) -> dict[str, Row]:
+        try:
+            async with self._pool().connection() as conn:
+                records = await conn.fetch(statement.many, keys)
+        except Exception as exc:
+            translated = _pg_error(exc, statement.many)
+            if translated is exc:
+                raise
+            raise translated from exc
+        rows = (tuple(record) for record in records)
+        return {statement.key_of(row): statement.one.mapping(row) for row in rows}
 
     async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
         # Group insert: under load many requests append a row (an audit event) in the same
@@ -407,6 +465,9 @@ class SqliteDatabase:
                 raise
             raise unavailable from exc
         return None if row is None else statement.mapping(row)
+
+    async def fast_lookup(self, statement: BatchLookup, key: str) -> Row | None:
+        return await self.fast_read(statement.one, {statement.param: key})  # no round trip
 
     async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         async def work(conn: FastConnection) -> Row | None:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, ColumnElement, Select, Table, any_, bindparam, insert
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import asyncpg
+from sqlalchemy.dialects.postgresql import ARRAY, asyncpg
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import Compiled
 
@@ -164,3 +164,24 @@ class BatchInsert:
             else:
                 arrays.append([row[key] for row in rows])
         return arrays
+
+
+class BatchLookup:
+    """A read of one row by a unique key that may share one statement with the other reads
+    of its kind made in the same turn of the event loop (`Database.fast_lookup`).
+
+    `one` reads one row, as a `FastStatement` whose only parameter is `param`; `many` is
+    PostgreSQL's form for several keys, `... WHERE key = ANY($1::TEXT[])`: one round trip
+    whatever their number, and each key's row is found again by `key_of`.
+    """
+
+    def __init__(self, query: Select[Any], key: ColumnElement[str], *, param: str) -> None:
+        self.param = param
+        self.one = FastStatement(query.where(key == bindparam(param)))
+        many = query.where(key == any_(bindparam(param, type_=ARRAY(key.type))))
+        self.many = _form(many.compile(dialect=_POSTGRESQL)).sql
+        self._key = self.one.columns.index(key.name)
+
+    def key_of(self, row: Sequence[Any]) -> Any:
+        """The key of a row as the driver returns it."""
+        return row[self._key]

@@ -36,7 +36,7 @@ from ostiary.oauth.models import (
 
 from ._audit import RECORD, audit_values, log_audit_line
 from ._database import Database, FastConnection
-from ._fast import FastStatement, json_text
+from ._fast import BatchLookup, FastStatement, json_text
 from ._schema import (
     access_tokens,
     audit_events,
@@ -121,7 +121,11 @@ _GRANT_ACCESS: Final = select(_access.token_id, _access.expires_at).where(
     ~exists().where(_revoked.token_id == _access.token_id),
 )
 # The refresh grant's statements, on the driver's own connection (see `_fast.py`).
-_PEEK_REFRESH_FAST: Final = FastStatement(_PEEK_REFRESH)
+# peeked at before every refresh: on PostgreSQL, the peeks of one turn share a round trip
+_PEEK_REFRESH_LOOKUP: Final = BatchLookup(
+    select(refresh_tokens), _refresh.token_hash, param="p_hash"
+)
+_PEEK_REFRESH_FAST: Final = _PEEK_REFRESH_LOOKUP.one
 _CLAIM_REFRESH_FAST: Final = FastStatement(_CLAIM_REFRESH)
 _ADD_REFRESH_FAST: Final = FastStatement(
     _ADD_REFRESH, insert_columns=[column.key for column in refresh_tokens.c]
@@ -279,7 +283,7 @@ class SqlTokenStore:
     async def peek_refresh(self, token_hash: str) -> RefreshToken | None:
         if not is_storable(token_hash):
             return None
-        row = await self._db.fast_read(_PEEK_REFRESH_FAST, {"p_hash": token_hash})
+        row = await self._db.fast_lookup(_PEEK_REFRESH_LOOKUP, token_hash)
         return None if row is None else _refresh_token(row)
 
     async def add_access(self, token: IssuedAccessToken) -> None:
