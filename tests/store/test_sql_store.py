@@ -32,7 +32,7 @@ from test_contract import (
 )
 
 import ostiary.store
-from ostiary.oauth.models import AuditEvent, Consent
+from ostiary.oauth.models import AuditEvent, Consent, Issuance
 from ostiary.store import SqlStore, open_store
 from ostiary.store._database import PostgresDatabase
 from ostiary.store._fast import BatchInsert
@@ -361,6 +361,63 @@ async def test_lookups_of_one_turn_share_a_statement(database_url: str) -> None:
         if isinstance(db, PostgresDatabase):
             assert statements == [25]  # 25 different tokens, one statement
         assert await store.tokens.peek_refresh("rt-7") == make_refresh("rt-7")  # alone
+
+
+async def test_rotations_of_one_turn_share_a_statement_and_a_bad_one_fails_alone(
+    database_url: str,
+) -> None:
+    """The refreshes rotated in one turn of the event loop are one statement on PostgreSQL:
+    each is claimed and written as if alone (its new token, its access token's record, its
+    audit event); one whose record cannot be stored fails alone and writes nothing, the
+    others rotate; a token presented twice in the turn rotates once."""
+    async with open_store(database_url) as store, open_store(database_url) as other:
+        await store.clients.add(make_client())
+        await store.users.add(make_user())
+        await store.tokens.add_access(make_access("jti-taken"))
+        for i in range(20):
+            await store.tokens.add_refresh(make_refresh(f"rt-{i}", grant_id=f"g-{i}"))
+        db = store._db
+        statements: list[int] = []
+        if isinstance(db, PostgresDatabase):
+            run_many = db._run_many
+
+            async def counted(statement: Any, calls: list[Any]) -> Any:
+                statements.append(len(calls))
+                return await run_many(statement, calls)
+
+            db._run_many = counted  # type: ignore[method-assign]
+
+        def rotate(i: int, token_id: str) -> Any:
+            return store.tokens.rotate_refresh(
+                f"rt-{i}",
+                make_refresh(f"new-{i}-{token_id}", grant_id=f"g-{i}"),
+                now=NOW + 10,
+                issuance=Issuance(
+                    access=make_access(token_id, grant_id=f"g-{i}"),
+                    event=AuditEvent(event="token.issued", at=NOW + 10, grant_id=f"g-{i}"),
+                ),
+            )
+
+        results = await asyncio.gather(
+            *(rotate(i, f"jti-{i}") for i in range(19)),
+            rotate(19, "jti-taken"),  # its access token's record exists: fails alone
+            rotate(3, "jti-again"),  # rt-3 a second time in the same turn
+            return_exceptions=True,
+        )
+        if isinstance(db, PostgresDatabase):
+            assert statements == [21]  # tried as one; the failure then ran each alone
+        assert [getattr(r, "status", None) for r in results[:19]] == ["rotated"] * 19
+        assert isinstance(results[19], ValueError)
+        assert getattr(results[20], "status", None) == "reused"
+        for i in range(19):  # committed, as another process sees them
+            assert await other.tokens.find_refresh(f"new-{i}-jti-{i}", now=NOW + 10) is not None
+            assert await other.tokens.find_access(f"jti-{i}") is not None
+        assert await other.tokens.find_refresh("rt-19", now=NOW + 10) is not None  # untouched
+        assert await other.tokens.peek_refresh("new-19-jti-taken") is None
+        assert await other.tokens.peek_refresh("new-3-jti-again") is None
+        assert await other.tokens.find_access("jti-again") is None
+        issued = [e.grant_id for e in await other.audit.tail(100)]
+        assert sorted(issued) == sorted(f"g-{i}" for i in range(19))
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 
 from ostiary.oauth.errors import DatabaseUnavailable
 
-from ._fast import BatchInsert, BatchLookup, FastStatement
+from ._fast import BatchInsert, BatchLookup, BatchStatement, FastStatement
 from ._notifications import ChangeFeed, Changes, DataVersion
 from ._pg_pool import ConnectionPool
 from ._urls import is_sqlite, is_sqlite_memory
@@ -95,6 +95,11 @@ class Database(Protocol):
         """`fast_read` of the row with this key. The lookups of one statement made in the
         same turn of the event loop may share a statement (one round trip for all)."""
 
+    async def fast_batch(self, statement: BatchStatement, params: Mapping[str, Any]) -> Row | None:
+        """`fast_execute` of `statement.one`, whose calls made in the same turn of the event
+        loop may share one statement (one round trip, one transaction); a call that cannot
+        be done still fails alone."""
+
     async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         """One hot statement that writes, committed on its own; its first row, or None.
 
@@ -130,6 +135,7 @@ class PostgresDatabase:
         self._batches = {}
         # keys waiting for the end of this turn, by statement: each key's waiting callers
         self._lookups: dict[BatchLookup, dict[str, list[asyncio.Future[Row | None]]]] = {}
+        self._calls: dict[BatchStatement, list[tuple[Mapping[str, Any], _Answer]]] = {}
         self._inserting: set[asyncio.Task[None]] = set()  # batches on their way, inserts or reads
 
     async def read(self, work: Work[T]) -> T:
@@ -213,6 +219,72 @@ class PostgresDatabase:
             raise translated from exc
         rows = (tuple(record) for record in records)
         return {statement.key_of(row): statement.one.mapping(row) for row in rows}
+
+    async def fast_batch(self, statement: BatchStatement, params: Mapping[str, Any]) -> Row | None:
+        # Group statement: under load many requests rotate a refresh token in the same turn
+        # of the loop; one statement for all of them costs one round trip, not one each.
+        loop = asyncio.get_running_loop()
+        pending = self._calls.get(statement)
+        if pending is None:
+            pending = self._calls[statement] = []
+            loop.call_soon(self._start_batch, statement)
+        answer: _Answer = loop.create_future()
+        pending.append((params, answer))
+        return await answer
+
+    def _start_batch(self, statement: BatchStatement) -> None:
+        pending = self._calls.pop(statement, [])
+        task = asyncio.get_running_loop().create_task(self._run_batch(statement, pending))
+        self._inserting.add(task)
+        task.add_done_callback(self._inserting.discard)
+
+    async def _run_batch(
+        self, statement: BatchStatement, pending: list[tuple[Mapping[str, Any], _Answer]]
+    ) -> None:
+        if len(pending) == 1:
+            await self._run_alone(statement, *pending[0])
+            return
+        try:
+            rows = await self._run_many(statement, [params for params, _ in pending])
+        except DatabaseUnavailable as exc:
+            for _, answer in pending:
+                _fail(answer, exc)
+            return
+        except Exception:
+            # A call that cannot be done (a constraint), or a deadlock with another process
+            # whose batch locks the same rows: nothing was written; each call alone, so only
+            # a bad one fails.
+            for params, answer in pending:
+                await self._run_alone(statement, params, answer)
+            return
+        for position, (_, answer) in enumerate(pending, start=1):
+            if not answer.done():
+                answer.set_result(rows.get(position))
+
+    async def _run_alone(
+        self, statement: BatchStatement, params: Mapping[str, Any], answer: _Answer
+    ) -> None:
+        try:
+            row = await self.fast_execute(statement.one, params)
+        except Exception as exc:  # handed to the caller, who waits for it
+            _fail(answer, exc)
+        else:
+            if not answer.done():
+                answer.set_result(row)
+
+    async def _run_many(
+        self, statement: BatchStatement, calls: list[Mapping[str, Any]]
+    ) -> dict[int, Row]:
+        try:
+            async with self._pool().connection() as conn:
+                records = await conn.fetch(statement.many, *statement.arrays(calls))
+        except Exception as exc:
+            translated = _pg_error(exc, statement.many)
+            if translated is exc:
+                raise
+            raise translated from exc
+        rows = (tuple(record) for record in records)
+        return {row[0]: statement.one.mapping(row[1:]) for row in rows}
 
     async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
         # Group insert: under load many requests append a row (an audit event) in the same
@@ -322,12 +394,15 @@ class PostgresDatabase:
         return self._fast_pool
 
 
+_Answer = asyncio.Future[Row | None]
+
+
 def _succeed(future: asyncio.Future[None]) -> None:
     if not future.done():  # a caller that was cancelled no longer waits
         future.set_result(None)
 
 
-def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
 
@@ -468,6 +543,9 @@ class SqliteDatabase:
 
     async def fast_lookup(self, statement: BatchLookup, key: str) -> Row | None:
         return await self.fast_read(statement.one, {statement.param: key})  # no round trip
+
+    async def fast_batch(self, statement: BatchStatement, params: Mapping[str, Any]) -> Row | None:
+        return await self.fast_execute(statement.one, params)  # group commit batches already
 
     async def fast_execute(self, statement: FastStatement, params: Mapping[str, Any]) -> Row | None:
         async def work(conn: FastConnection) -> Row | None:

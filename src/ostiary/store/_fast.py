@@ -16,12 +16,12 @@ JSON parameters are sent as text, and JSON results arrive as text.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import JSON, ColumnElement, Select, Table, any_, bindparam, insert
+from sqlalchemy import JSON, Column, ColumnElement, Select, Table, any_, bindparam, insert
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, asyncpg
 from sqlalchemy.sql import ClauseElement
@@ -185,3 +185,64 @@ class BatchLookup:
     def key_of(self, row: Sequence[Any]) -> Any:
         """The key of a row as the driver returns it."""
         return row[self._key]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchValue:
+    """One parameter of a `BatchStatement`: its name, and its column's type on PostgreSQL."""
+
+    name: str
+    column: Column[Any]
+
+
+class BatchStatement:
+    """A statement run once per caller that may share one statement with the other calls
+    of its kind made in the same turn of the event loop (`Database.fast_batch`).
+
+    `one` is the statement for a single call, as a `FastStatement`. `many` is PostgreSQL's
+    form for several, written by `build` around `input`: a relation of the calls, one row
+    each, with a column per parameter and `ord`, the call's position (`unnest(...) WITH
+    ORDINALITY`, one array parameter a column, so a batch costs one round trip). `many`
+    returns `ord` first, then the columns `one` returns, for the calls that got a row.
+    """
+
+    def __init__(
+        self,
+        one: FastStatement,
+        values: Sequence[BatchValue],
+        build: Callable[[Mapping[str, str]], str],
+    ) -> None:
+        self.one = one
+        self.names = tuple(value.name for value in values)
+        self._json = frozenset(
+            index for index, value in enumerate(values) if isinstance(value.column.type, JSON)
+        )
+        arrays, selected = [], {}
+        for position, value in enumerate(values, start=1):
+            sql_type = value.column.type.compile(dialect=_POSTGRESQL)
+            if isinstance(value.column.type, JSON):  # sent as text, as everywhere here
+                arrays.append(f"${position}::TEXT[]")
+                selected[value.name] = f"input.{value.name}::{sql_type}"
+            else:
+                arrays.append(f"${position}::{sql_type}[]")
+                selected[value.name] = f"input.{value.name}"
+        aliases = ", ".join([*self.names, "ord"])
+        source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS u({aliases})"
+        self.many = f"WITH input AS (SELECT * FROM {source}), {build(selected)}"  # noqa: S608
+
+    def arrays(self, calls: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """The calls' parameters as `many`'s: one list a parameter."""
+        arrays: list[list[Any]] = []
+        for index, name in enumerate(self.names):
+            if index in self._json:
+                arrays.append(
+                    [
+                        None
+                        if call[name] is None
+                        else (call[name] if type(call[name]) is JsonText else json_text(call[name]))
+                        for call in calls
+                    ]
+                )
+            else:
+                arrays.append([call[name] for call in calls])
+        return arrays
