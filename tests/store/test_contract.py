@@ -761,33 +761,6 @@ async def test_revoke_for_user_client_with_nothing_issued(owners: Store) -> None
     assert not await owners.tokens.is_revoked("jti-1", "g1")
 
 
-async def test_purge_expired(owners: Store) -> None:
-    store = owners
-    await store.codes.put(make_code("code-old", expires_at=NOW))
-    await store.codes.put(make_code("code-new", expires_at=NOW + 1))
-    await store.tokens.add_refresh(make_refresh("rt-old", expires_at=NOW))
-    await store.tokens.add_refresh(make_refresh("rt-new", expires_at=NOW + 1))
-    await store.tokens.add_access(make_access("at-old", expires_at=NOW - 1))
-    await store.tokens.add_access(make_access("at-new", expires_at=NOW + 1))
-    await store.tokens.revoke_access("rv-old", expires_at=NOW, now=NOW - 10)
-    await store.tokens.revoke_access("rv-new", expires_at=NOW + 1, now=NOW - 10)
-    assert await store.replay.first_use("jti-old", expires_at=NOW, now=NOW - 10)
-    assert await store.replay.first_use("jti-new", expires_at=NOW + 1, now=NOW - 10)
-
-    assert await store.tokens.purge_expired(now=NOW) == 5
-    assert await store.tokens.purge_expired(now=NOW) == 0
-
-    assert await store.codes.peek("code-old") is None
-    assert await store.codes.peek("code-new") is not None
-    assert await store.tokens.peek_refresh("rt-old") is None
-    assert await store.tokens.peek_refresh("rt-new") is not None
-    assert await store.tokens.find_access("at-old") is None
-    assert await store.tokens.find_access("at-new") is not None
-    assert not await store.tokens.is_revoked("rv-old", None)
-    assert await store.tokens.is_revoked("rv-new", None)
-    assert not await store.replay.first_use("jti-new", expires_at=NOW + 1, now=NOW)
-
-
 # -- consents ----------------------------------------------------------------------------------
 
 

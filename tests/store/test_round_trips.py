@@ -143,7 +143,7 @@ def test_code_round_trips(
         assert runner.run(store.codes.peek(code.code_hash)) == code
         assert runner.run(store.codes.consume(code.code_hash, now=now)).code == code
     finally:
-        runner.run(store.tokens.purge_expired(now=2**63 - 1))
+        runner.run(store.tokens.purge_expired(before=2**63 - 1))
 
 
 @EXAMPLES
@@ -158,7 +158,7 @@ def test_tokens_round_trip(
         assert runner.run(store.tokens.peek_refresh(refresh.token_hash)) == refresh
         assert runner.run(store.tokens.find_access(access.token_id)) == access
     finally:
-        runner.run(store.tokens.purge_expired(now=2**63 - 1))
+        runner.run(store.tokens.purge_expired(before=2**63 - 1))
 
 
 @EXAMPLES

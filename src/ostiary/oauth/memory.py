@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 
 from .models import (
+    PURGED_TABLES,
     Api,
     AuditEvent,
     AuthorizationCode,
@@ -20,6 +21,7 @@ from .models import (
     IssuedAccessToken,
     LoginSession,
     PendingLogout,
+    Purged,
     RefreshToken,
     Rotation,
     SigningKey,
@@ -135,11 +137,23 @@ class MemoryCodeStore:
         self._rows[code_hash] = (code, True)
         return CodeConsumption(code=code)
 
-    def purge(self, *, now: int) -> int:
-        gone = [key for key, (code, _) in self._rows.items() if now >= code.expires_at]
+    def purge(self, *, before: int, live_grants: set[str]) -> int:
+        """Drop the codes that expired at or before `before`, but a redeemed one while its
+        grant has a token left (`live_grants`): its replay must still revoke it."""
+        gone = [
+            key
+            for key, (code, used) in self._rows.items()
+            if code.expires_at <= before and not (used and code.grant_id in live_grants)
+        ]
         for key in gone:
             del self._rows[key]
         return len(gone)
+
+    def has_unexpired(self, grant_id: str, *, before: int) -> bool:
+        return any(
+            code.grant_id == grant_id and code.expires_at > before
+            for code, _ in self._rows.values()
+        )
 
     def forget(self, *, client_id: str | None, user_id: str | None) -> set[str]:
         """Drop the codes of a deleted client or user; return their grant ids."""
@@ -167,15 +181,24 @@ class MemoryTokenStore:
         codes: MemoryCodeStore | None = None,
         replay: MemoryReplayStore | None = None,
         audit: MemoryAuditLog | None = None,
+        sessions: MemorySessionStore | None = None,
+        throttle: MemoryThrottleStore | None = None,
+        rates: MemoryRateCounters | None = None,
+        penalties: MemoryPenaltyStore | None = None,
     ) -> None:
-        self._codes = codes  # purged with the tokens (TokenStore.purge_expired)
+        # purged with the tokens (TokenStore.purge_expired)
+        self._codes = codes
         self._replay = replay
+        self._sessions = sessions
+        self._throttle = throttle
+        self._rates = rates
+        self._penalties = penalties
         self._audit = audit or MemoryAuditLog()  # where a rotation's issuance is audited
         # hash -> (token, state) with state "live", "rotated" or "revoked"
         self._refresh: dict[str, tuple[RefreshToken, str]] = {}
         self._access: dict[str, IssuedAccessToken] = {}
         self._revoked_access: dict[str, int] = {}
-        self._revoked_grants: set[str] = set()
+        self._revoked_grants: dict[str, int | None] = {}  # -> revoked_at (RevokedGrant)
 
     async def add_refresh(self, token: RefreshToken) -> None:
         self._refresh[token.token_hash] = (token, "live")
@@ -236,7 +259,7 @@ class MemoryTokenStore:
         return row[0]
 
     async def revoke_grant(self, grant_id: str, *, now: int) -> int:
-        self._revoked_grants.add(grant_id)
+        self._revoked_grants.setdefault(grant_id, now)
         count = 0
         for key, (token, state) in list(self._refresh.items()):
             if token.grant_id == grant_id and state != "revoked":
@@ -269,7 +292,8 @@ class MemoryTokenStore:
                 if token_id not in self._revoked_access:
                     self._revoked_access[token_id] = access.expires_at
                     count += 1
-        self._revoked_grants |= grants
+        for grant_id in grants:
+            self._revoked_grants.setdefault(grant_id, now)
         return count
 
     async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:
@@ -277,22 +301,56 @@ class MemoryTokenStore:
             grant_id is not None and grant_id in self._revoked_grants
         )
 
-    async def purge_expired(self, *, now: int) -> int:
-        gone = [k for k, (t, _) in self._refresh.items() if now >= t.expires_at]
-        gone_access = [k for k, t in self._access.items() if now >= t.expires_at]
-        gone_revoked = [k for k, exp in self._revoked_access.items() if now >= exp]
-        for key in gone:
+    async def purge_expired(
+        self, *, before: int, limit: int = 1000, throttle_before: int | None = None
+    ) -> Purged:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        counts = dict.fromkeys(PURGED_TABLES, 0)
+        # the same rules as ostiary/store/_purge.py, all in one go
+        live_refresh = {t.grant_id for t, _ in self._refresh.values() if t.expires_at > before}
+        live_access = {
+            t.grant_id for t in self._access.values() if t.grant_id and t.expires_at > before
+        }
+        refresh = [k for k, (t, _) in self._refresh.items() if t.grant_id not in live_refresh]
+        access = [k for k, t in self._access.items() if t.expires_at <= before]
+        revoked = [k for k, exp in self._revoked_access.items() if exp <= before]
+        for key in refresh:
             del self._refresh[key]
-        for key in gone_access:
+        for key in access:
             del self._access[key]
-        for key in gone_revoked:
+        for key in revoked:
             del self._revoked_access[key]
-        purged = len(gone) + len(gone_access) + len(gone_revoked)
+        counts["refresh_tokens"] = len(refresh)
+        counts["access_tokens"] = len(access)
+        counts["revoked_access_tokens"] = len(revoked)
+        live_grants = live_refresh | live_access
         if self._codes is not None:
-            purged += self._codes.purge(now=now)
+            counts["authorization_codes"] = self._codes.purge(
+                before=before, live_grants=live_grants
+            )
+        grants = [
+            grant_id
+            for grant_id, revoked_at in self._revoked_grants.items()
+            if revoked_at is not None
+            and revoked_at <= before
+            and grant_id not in live_grants
+            and not (self._codes is not None and self._codes.has_unexpired(grant_id, before=before))
+        ]
+        for grant_id in grants:
+            del self._revoked_grants[grant_id]
+        counts["revoked_grants"] = len(grants)
         if self._replay is not None:
-            purged += self._replay.purge(now=now)
-        return purged
+            counts["replay_entries"] = self._replay.purge(before=before)
+        if self._sessions is not None:
+            counts["login_sessions"] = self._sessions.purge(before=before)
+        if self._throttle is not None and throttle_before is not None:
+            counts["throttle_hits"] = self._throttle.purge(before=throttle_before)
+        if self._rates is not None:
+            counts["rate_counters"] = self._rates.purge(before=before)
+        if self._penalties is not None:
+            counts["rate_penalties"] = self._penalties.purge(before=before)
+        return Purged(counts=counts)
 
     def forget(self, *, client_id: str | None, user_id: str | None, grants: set[str]) -> None:
         """Drop the tokens of a deleted client or user and revoke their grants for good."""
@@ -308,7 +366,8 @@ class MemoryTokenStore:
                 if access.grant_id is not None:
                     grants.add(access.grant_id)
                 del self._access[key]
-        self._revoked_grants |= grants
+        for grant_id in grants:
+            self._revoked_grants.setdefault(grant_id, None)  # for good: see TokenStore
 
 
 class MemoryConsentStore:
@@ -363,8 +422,8 @@ class MemoryReplayStore:
         self._rows[key] = expires_at
         return True
 
-    def purge(self, *, now: int) -> int:
-        gone = [key for key, expires_at in self._rows.items() if now >= expires_at]
+    def purge(self, *, before: int) -> int:
+        gone = [key for key, expires_at in self._rows.items() if expires_at <= before]
         for key in gone:
             del self._rows[key]
         return len(gone)
@@ -395,6 +454,17 @@ class MemoryThrottleStore:
     async def reset(self, key: str) -> None:
         self._hits.pop(key, None)
 
+    def purge(self, *, before: int) -> int:
+        gone = 0
+        for key, hits in list(self._hits.items()):
+            kept = [t for t in hits if t > before]
+            gone += len(hits) - len(kept)
+            if kept:
+                self._hits[key] = kept
+            else:
+                del self._hits[key]
+        return gone
+
 
 class MemoryRateCounters:
     def __init__(self) -> None:
@@ -411,6 +481,12 @@ class MemoryRateCounters:
                 self._counts[(key, window)] = (count, expires_at)
                 totals[key] = count
         return totals
+
+    def purge(self, *, before: int) -> int:
+        kept = {k: v for k, v in self._counts.items() if v[1] > before}
+        gone = len(self._counts) - len(kept)
+        self._counts = kept
+        return gone
 
 
 class MemoryPenaltyStore:
@@ -436,6 +512,12 @@ class MemoryPenaltyStore:
 
     async def forget(self, key: str) -> None:
         self._rows.pop(key, None)
+
+    def purge(self, *, before: int) -> int:
+        gone = [key for key, penalty in self._rows.items() if penalty.forget_at <= before]
+        for key in gone:
+            del self._rows[key]
+        return len(gone)
 
 
 class MemoryAuditLog:
@@ -506,6 +588,14 @@ class MemorySessionStore:
             if client is not None and client.oidc.backchannel_logout_uri is not None:
                 self._logouts.add(client_id, session, now=now, reason=reason)
 
+    def purge(self, *, before: int) -> int:
+        """Drop the sessions that expired at or before `before` and were ended."""
+        gone = [h for h, (s, ended) in self._rows.items() if ended and s.expires_at <= before]
+        for key in gone:
+            del self._rows[key]
+            self._joined.pop(key, None)
+        return len(gone)
+
     def forget(self, user_id: str) -> None:
         for key in [h for h, (s, _) in self._rows.items() if s.user_id == user_id]:
             del self._rows[key]
@@ -574,14 +664,22 @@ class MemoryStore:
         self.codes = MemoryCodeStore()
         self.replay = MemoryReplayStore()
         self.audit = MemoryAuditLog()
-        self.tokens = MemoryTokenStore(codes=self.codes, replay=self.replay, audit=self.audit)
-        self.consents = MemoryConsentStore()
         self.logouts = MemoryLogoutQueue()
         self.sessions = MemorySessionStore(self.clients, self.logouts)
-        self.keys = MemoryKeyStore()
         self.throttle = MemoryThrottleStore()
         self.rates = MemoryRateCounters()
         self.penalties = MemoryPenaltyStore()
+        self.tokens = MemoryTokenStore(
+            codes=self.codes,
+            replay=self.replay,
+            audit=self.audit,
+            sessions=self.sessions,
+            throttle=self.throttle,
+            rates=self.rates,
+            penalties=self.penalties,
+        )
+        self.consents = MemoryConsentStore()
+        self.keys = MemoryKeyStore()
 
     async def ping(self) -> None:
         """Memory always answers."""

@@ -269,3 +269,32 @@ class PendingLogout:
     reason: str  # "logout", "sign-out", "replaced", "expired", "user deleted"
     created_at: int
     attempts: int  # made so far, this one included once claimed
+
+
+PURGED_TABLES: Final = (
+    "authorization_codes",
+    "refresh_tokens",
+    "access_tokens",
+    "revoked_access_tokens",
+    "revoked_grants",
+    "replay_entries",
+    "login_sessions",
+    "throttle_hits",
+    "rate_counters",
+    "rate_penalties",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Purged:
+    """What one step of `TokenStore.purge_expired` removed: rows by table (every name in
+    `PURGED_TABLES`), whether rows may be left that a next step would remove (`more`), and
+    whether it stopped because another process is purging the same database (`busy`)."""
+
+    counts: Mapping[str, int] = field(default_factory=dict)
+    more: bool = False
+    busy: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

@@ -21,6 +21,7 @@ from .models import (
     IssuedAccessToken,
     LoginSession,
     PendingLogout,
+    Purged,
     RefreshToken,
     Rotation,
     SigningKey,
@@ -130,8 +131,23 @@ class TokenStore(Protocol):
     async def is_revoked(self, token_id: str, grant_id: str | None) -> bool:
         """True when the access token, or its grant, was revoked."""
 
-    async def purge_expired(self, *, now: int) -> int:
-        """Delete expired codes, tokens and replay entries; return how many rows went."""
+    async def purge_expired(
+        self, *, before: int, limit: int = 1000, throttle_before: int | None = None
+    ) -> Purged:
+        """One bounded step of the purge: of each table in `PURGED_TABLES`, delete up to
+        `limit` rows that expired at or before `before` and that the protocol no longer
+        needs; call again while `Purged.more`. Audit events are never purged.
+
+        Kept although expired: a refresh token while any token of its family (`grant_id`)
+        has not expired, so the reuse of a rotated one still revokes the family (RFC 9700
+        §4.14.2); a redeemed code while a refresh or access token of its grant has not
+        expired, so its replay still revokes them (RFC 6749 §4.1.2); a revoked grant while
+        a code, refresh or access token of it has not expired, and for good when it was
+        revoked by deleting its client or user (`revoked_at` None); a login session until
+        it was ended (its logout tokens queued). Throttle hits go when recorded at or before
+        `throttle_before` (None: none go). Each row is judged on its own, so a purge may
+        stop anywhere and be run by several processes at once.
+        """
 
 
 class SessionStore(Protocol):

@@ -156,8 +156,9 @@ revoked_access_tokens = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
-# A revoked grant (a refresh family, or what a replayed code issued) stays revoked for good:
-# a token of that grant may still be written after the revocation by a racing request.
+# A revoked grant (a refresh family, or what a replayed code issued) stays revoked while a
+# token of it may be presented, or written after the revocation by a racing request: the
+# purge removes it only once every code and token of it expired (`_purge.py`).
 revoked_grants = Table(
     "revoked_grants",
     metadata,

@@ -30,6 +30,7 @@ from ostiary.oauth.models import (
     ClaimsRequest,
     Issuance,
     IssuedAccessToken,
+    Purged,
     RefreshToken,
     Rotation,
 )
@@ -37,13 +38,12 @@ from ostiary.oauth.models import (
 from ._audit import RECORD, audit_values, log_audit_line
 from ._database import Database, FastConnection
 from ._fast import BatchLookup, BatchStatement, BatchValue, FastStatement, json_text
+from ._purge import SqlPurge
 from ._schema import (
     access_tokens,
     audit_events,
     authorization_codes,
-    login_sessions,
     refresh_tokens,
-    replay_entries,
     revoked_access_tokens,
     revoked_grants,
     words_set,
@@ -224,26 +224,12 @@ _IS_REVOKED: Final = select(_TOKEN_REVOKED)
 _IS_REVOKED_IN_GRANT: Final = select(
     or_(_TOKEN_REVOKED, exists().where(revoked_grants.c.grant_id == bindparam("p_grant")))
 )
-_PURGE: Final = [
-    delete(table).where(expires_at <= bindparam("p_now"))
-    for table, expires_at in (
-        (authorization_codes, authorization_codes.c.expires_at),
-        (refresh_tokens, _refresh.expires_at),
-        (access_tokens, _access.expires_at),
-        (revoked_access_tokens, _revoked.expires_at),
-        (replay_entries, replay_entries.c.expires_at),
-    )
-] + [
-    # an expired session goes once the sweeper has ended it and queued its logout tokens
-    delete(login_sessions).where(
-        login_sessions.c.expires_at <= bindparam("p_now"), login_sessions.c.ended_at.is_not(None)
-    )
-]
 
 
 class SqlTokenStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._purge = SqlPurge(db)
         insert = db.insert(revoked_access_tokens)
         self._revoke_access = insert.on_conflict_do_update(
             index_elements=[_revoked.token_id], set_={"expires_at": insert.excluded.expires_at}
@@ -405,17 +391,10 @@ class SqlTokenStore:
         params = {"p_token": token_id, "p_grant": grant_id}
         return await self._db.read(lambda conn: bool(conn.execute(query, params).scalar()))
 
-    async def purge_expired(self, *, now: int) -> int:
-        """Delete expired codes, refresh and access tokens, revocations and replay entries.
-
-        Revoked grants stay (see `revoked_grants`); throttle hits are pruned as they are hit.
-        """
-        params = {"p_now": now}
-
-        def work(conn: Connection) -> int:
-            return sum(conn.execute(statement, params).rowcount for statement in _PURGE)
-
-        return await self._db.write(work, bulk=True)
+    async def purge_expired(
+        self, *, before: int, limit: int = 1000, throttle_before: int | None = None
+    ) -> Purged:
+        return await self._purge.step(before=before, limit=limit, throttle_before=throttle_before)
 
     async def _one(self, query: Any, params: dict[str, Any]) -> RefreshToken | None:
         row = await self._db.read(lambda conn: conn.execute(query, params).mappings().first())
