@@ -60,6 +60,7 @@ def make_settings(folder: Path, **values: Any) -> Settings:
     # logout tokens are sent when a test says so (`runtime.logouts.deliver_due()`), by the
     # fixed clock, not by a background task racing it
     values.setdefault("logout_delivery_interval", 0)
+    values.setdefault("purge_interval", 0)  # likewise the purge (`Purger.run_once()`)
     values.setdefault("database_url", f"sqlite:///{folder / 'ostiary.db'}")
     if values["key_file"] is None:
         key_file = folder / "ostiary.key"

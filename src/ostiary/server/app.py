@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ostiary.oauth import throttling
 from ostiary.oauth.context import Context
 from ostiary.oauth.errors import DatabaseUnavailable, TemporarilyUnavailable
 from ostiary.oauth.metadata import (
@@ -54,6 +55,7 @@ from .keyring import DbKeyRing, ensure_signing_keys, server_algorithms
 from .openapi import HEALTH_PATH, METRICS_PATH, OPENAPI_PATH
 from .pages import STATIC, Pages
 from .passwords import Argon2PasswordHasher
+from .purge import Purger
 from .rate_limit import CLIENT_AUTH_MEMORY, SharedClientAuthLimiter, SharedRateLimiter
 from .redis_counters import (
     REDIS_ERRORS,
@@ -284,6 +286,15 @@ async def _lifespan(app: Starlette, options: _Options) -> AsyncIterator[None]:
             ),
             logouts=_logout_sender(settings, ctx, stack),
         )
+        if settings.purge_interval > 0:
+            purger = Purger(
+                store,
+                interval=settings.purge_interval,
+                clock=options.clock,
+                throttle_memory=throttling.memory(config),
+            )
+            purging = asyncio.get_running_loop().create_task(purger.run())
+            stack.push_async_callback(_cancel, purging)
         yield
 
 

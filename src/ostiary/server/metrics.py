@@ -61,6 +61,7 @@ _LATENCY: Final = "latency"  # the buckets (not cumulative), then the count and 
 _TOKENS: Final = "tokens"
 _ERRORS: Final = "errors"
 _RATE_LIMITED: Final = "rate_limited"
+_PURGED: Final = "purged"
 _POOL: Final = "pool"  # a gauge: read from live workers only
 _HISTOGRAM_WIDTH: Final = len(LATENCY_BUCKETS) + 3
 _COUNT_AT: Final = len(LATENCY_BUCKETS) + 1
@@ -85,6 +86,7 @@ class _Counts:
         self.tokens: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.rate_limited: dict[str, int] = {}
+        self.purged: dict[str, int] = {}
         self.pool: dict[str, int] = {}
 
 
@@ -135,8 +137,13 @@ def count_rate_limited(limit: str) -> None:
     _count(_registry.rate_limited, _RATE_LIMITED, limit)
 
 
-def _count(counts: dict[str, int], family: str, label: str) -> None:
-    value = counts[label] = counts.get(label, 0) + 1
+def count_purged(table: str, rows: int) -> None:
+    """`rows` expired rows of `table` removed by a purge (`server/purge.py`)."""
+    _count(_registry.purged, _PURGED, table, rows)
+
+
+def _count(counts: dict[str, int], family: str, label: str, amount: int = 1) -> None:
+    value = counts[label] = counts.get(label, 0) + amount
     shared = _registry.shared
     if shared is not None:
         shared.write(shared.row((family, label), 1), value)
@@ -173,6 +180,7 @@ def share_through(folder: Path) -> None:
         (_TOKENS, _registry.tokens),
         (_ERRORS, _registry.errors),
         (_RATE_LIMITED, _registry.rate_limited),
+        (_PURGED, _registry.purged),
     ):
         for label, value in counts.items():
             shared.write(shared.row((family, label), 1), value)
@@ -261,7 +269,12 @@ def render() -> str:
 
 def _add_up(workers: list[WorkerFigures]) -> _Counts:
     total = _Counts()
-    simple = {_TOKENS: total.tokens, _ERRORS: total.errors, _RATE_LIMITED: total.rate_limited}
+    simple = {
+        _TOKENS: total.tokens,
+        _ERRORS: total.errors,
+        _RATE_LIMITED: total.rate_limited,
+        _PURGED: total.purged,
+    }
     pool: dict[str, int] = {}
     for worker in workers:
         for key, values in worker.rows.items():
@@ -344,6 +357,13 @@ def _render(reg: _Counts) -> str:
         "counter",
         "Requests refused by a rate limit, by limit.",
         [({"limit": k}, n) for k, n in sorted(reg.rate_limited.items())],
+    )
+    _family(
+        lines,
+        "ostiary_purged_rows_total",
+        "counter",
+        "Expired rows removed from the database by the purge, by table.",
+        [({"table": t}, n) for t, n in sorted(reg.purged.items())],
     )
     for name, help_text in _POOL_GAUGES.items():
         if name in reg.pool:

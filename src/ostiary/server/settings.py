@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     logout_retry_delay: int = Field(default=5, ge=1, le=3600)
     logout_delivery_interval: float = Field(default=2.0, ge=0, le=3600)
     session_sweep_interval: float = Field(default=60.0, ge=0, le=24 * 3600)
+    # Remove expired codes, tokens, sessions and the like every `purge_interval` seconds
+    # (server/purge.py), give or take a fifth; 0: this process never does (`ostiary purge`)
+    purge_interval: float = Field(default=300.0, ge=0, le=7 * 24 * 3600)
     login_max_failures: int = Field(default=5, gt=0)
     login_window: int = Field(default=15 * 60, gt=0)
     login_backoff_cap: int = Field(default=24 * 3600, gt=0)
@@ -115,6 +118,10 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         self.server_config()  # ServerConfig's own checks (issuer shape, code_ttl, alg)
         check_issuer(self.effective_issuer)
+        if 0 < self.purge_interval < 1:
+            raise SettingsError(
+                "OSTIARY_PURGE_INTERVAL must be 0 (no purge in this process) or at least 1 second"
+            )
         if not self.database_url.strip():
             raise SettingsError("OSTIARY_DATABASE_URL is empty")
         if self.redis_url is not None and not self.redis_url.startswith(
