@@ -23,6 +23,7 @@ from . import (
     demo,
     jwt_commands,
     keys_commands,
+    purge_command,
     serve_command,
     users_commands,
 )
@@ -37,6 +38,7 @@ COMMAND_GROUPS = (
     keys_commands,
     jwt_commands,
     audit_commands,
+    purge_command,
     demo,
 )
 
