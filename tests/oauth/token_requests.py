@@ -32,6 +32,10 @@ STORES = (
     "replay",
     "throttle",
     "audit",
+    "sessions",
+    "logouts",
+    "rates",
+    "penalties",
 )
 
 
