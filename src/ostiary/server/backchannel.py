@@ -22,6 +22,7 @@ import httpx
 
 from ostiary.oauth.backchannel_logout import logout_token, retry_delay
 from ostiary.oauth.context import Context
+from ostiary.oauth.errors import DatabaseUnavailable
 from ostiary.oauth.models import AuditEvent, PendingLogout
 
 log = logging.getLogger("ostiary.server")
@@ -74,7 +75,11 @@ class LogoutSender:
                     pass  # a full batch: more may be due
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the sender outlives a database that is away for a while
+            except DatabaseUnavailable as exc:  # expected while the database is away: no trace
+                log.warning(
+                    "back-channel logout round failed; trying again: %s (%s)", exc, exc.detail
+                )
+            except Exception:  # the sender outlives a round that failed for any other reason
                 log.warning("back-channel logout round failed; trying again", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=policy.interval)
