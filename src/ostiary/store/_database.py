@@ -130,13 +130,9 @@ class PostgresDatabase:
         self._timeout = timeout
         self._fast_pool: ConnectionPool | None = None
         self._changes: dict[str, Changes] = {}
-        # rows waiting for the end of this turn of the event loop, by statement
-        self._batches: dict[BatchInsert, list[tuple[Mapping[str, Any], asyncio.Future[None]]]]
-        self._batches = {}
-        # keys waiting for the end of this turn, by statement: each key's waiting callers
-        self._lookups: dict[BatchLookup, dict[str, list[asyncio.Future[Row | None]]]] = {}
-        self._calls: dict[BatchStatement, list[tuple[Mapping[str, Any], _Answer]]] = {}
-        self._inserting: set[asyncio.Task[None]] = set()  # batches on their way, inserts or reads
+        # what waits for the end of this turn of the event loop, by statement (`_this_turn`)
+        self._turn: dict[Hashable, list[tuple[Any, asyncio.Future[Any]]]] = {}
+        self._sending: set[asyncio.Task[None]] = set()  # the turns' statements on their way
 
     async def read(self, work: Work[T]) -> T:
         with reachable():
@@ -168,45 +164,57 @@ class PostgresDatabase:
             raise translated from exc
         return None if row is None else statement.mapping(tuple(row))
 
-    async def fast_lookup(self, statement: BatchLookup, key: str) -> Row | None:
-        # Group read: under load many requests look up a row (a refresh token) in the same
-        # turn of the loop; one statement for all of them costs one round trip, not one each.
+    async def _this_turn(
+        self,
+        statement: Hashable,
+        item: Any,
+        send: Callable[[list[tuple[Any, asyncio.Future[Any]]]], Coroutine[Any, Any, None]],
+    ) -> Any:
+        """Under load many requests send the same statement in one turn of the event loop:
+        `item` waits with the others of `statement` for the end of the turn, when `send`
+        sends them all at once (one round trip, not one each) and answers each future."""
         loop = asyncio.get_running_loop()
-        pending = self._lookups.get(statement)
+        pending = self._turn.get(statement)
         if pending is None:
-            pending = self._lookups[statement] = {}
-            loop.call_soon(self._start_lookup, statement)
-        found: asyncio.Future[Row | None] = loop.create_future()
-        pending.setdefault(key, []).append(found)
-        return await found
+            pending = self._turn[statement] = []
+            loop.call_soon(self._end_turn, statement, send)
+        answer: asyncio.Future[Any] = loop.create_future()
+        pending.append((item, answer))
+        return await answer
 
-    def _start_lookup(self, statement: BatchLookup) -> None:
-        pending = self._lookups.pop(statement, {})
-        task = asyncio.get_running_loop().create_task(self._lookup(statement, pending))
-        self._inserting.add(task)
-        task.add_done_callback(self._inserting.discard)
+    def _end_turn(
+        self,
+        statement: Hashable,
+        send: Callable[[list[tuple[Any, asyncio.Future[Any]]]], Coroutine[Any, Any, None]],
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(send(self._turn.pop(statement, [])))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def fast_lookup(self, statement: BatchLookup, key: str) -> Row | None:
+        # Refresh tokens peeked at: one SELECT ... = ANY($1) a turn.
+        row: Row | None = await self._this_turn(
+            statement, key, functools.partial(self._lookup, statement)
+        )
+        return row
 
     async def _lookup(
-        self, statement: BatchLookup, pending: dict[str, list[asyncio.Future[Row | None]]]
+        self, statement: BatchLookup, pending: list[tuple[str, asyncio.Future[Any]]]
     ) -> None:
+        keys = list(dict.fromkeys(key for key, _ in pending))  # a key asked twice, read once
         try:
-            if len(pending) == 1:
-                (key,) = pending
-                row = await self.fast_execute(statement.one, {statement.param: key})
-                rows = {} if row is None else {key: row}
+            if len(keys) == 1:
+                row = await self.fast_execute(statement.one, {statement.param: keys[0]})
+                rows = {} if row is None else {keys[0]: row}
             else:
-                rows = await self._lookup_many(statement, list(pending))
+                rows = await self._lookup_many(statement, keys)
         except Exception as exc:
-            for waiting in pending.values():
-                for found in waiting:
-                    if not found.done():
-                        found.set_exception(exc)
+            for _, found in pending:
+                _fail(found, exc)
             return
-        for key, waiting in pending.items():
+        for key, found in pending:
             row = rows.get(key)
-            for found in waiting:
-                if not found.done():  # a caller that was cancelled no longer waits
-                    found.set_result(None if row is None else dict(row))
+            _answer(found, None if row is None else dict(row))  # a row of its own each
 
     async def _lookup_many(self, statement: BatchLookup, keys: list[str]) -> dict[str, Row]:
         try:
@@ -221,22 +229,11 @@ class PostgresDatabase:
         return {statement.key_of(row): statement.one.mapping(row) for row in rows}
 
     async def fast_batch(self, statement: BatchStatement, params: Mapping[str, Any]) -> Row | None:
-        # Group statement: under load many requests rotate a refresh token in the same turn
-        # of the loop; one statement for all of them costs one round trip, not one each.
-        loop = asyncio.get_running_loop()
-        pending = self._calls.get(statement)
-        if pending is None:
-            pending = self._calls[statement] = []
-            loop.call_soon(self._start_batch, statement)
-        answer: _Answer = loop.create_future()
-        pending.append((params, answer))
-        return await answer
-
-    def _start_batch(self, statement: BatchStatement) -> None:
-        pending = self._calls.pop(statement, [])
-        task = asyncio.get_running_loop().create_task(self._run_batch(statement, pending))
-        self._inserting.add(task)
-        task.add_done_callback(self._inserting.discard)
+        # Refresh rotations: one statement a turn for all of them.
+        row: Row | None = await self._this_turn(
+            statement, params, functools.partial(self._run_batch, statement)
+        )
+        return row
 
     async def _run_batch(
         self, statement: BatchStatement, pending: list[tuple[Mapping[str, Any], _Answer]]
@@ -258,8 +255,7 @@ class PostgresDatabase:
                 await self._run_alone(statement, params, answer)
             return
         for position, (_, answer) in enumerate(pending, start=1):
-            if not answer.done():
-                answer.set_result(rows.get(position))
+            _answer(answer, rows.get(position))
 
     async def _run_alone(
         self, statement: BatchStatement, params: Mapping[str, Any], answer: _Answer
@@ -269,8 +265,7 @@ class PostgresDatabase:
         except Exception as exc:  # handed to the caller, who waits for it
             _fail(answer, exc)
         else:
-            if not answer.done():
-                answer.set_result(row)
+            _answer(answer, row)
 
     async def _run_many(
         self, statement: BatchStatement, calls: list[Mapping[str, Any]]
@@ -287,22 +282,8 @@ class PostgresDatabase:
         return {row[0]: statement.one.mapping(row[1:]) for row in rows}
 
     async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
-        # Group insert: under load many requests append a row (an audit event) in the same
-        # turn of the loop; one statement for all of them costs one round trip, not one each.
-        loop = asyncio.get_running_loop()
-        pending = self._batches.get(statement)
-        if pending is None:
-            pending = self._batches[statement] = []
-            loop.call_soon(self._start_insert, statement)
-        inserted = loop.create_future()
-        pending.append((params, inserted))
-        await inserted
-
-    def _start_insert(self, statement: BatchInsert) -> None:
-        pending = self._batches.pop(statement, [])
-        task = asyncio.get_running_loop().create_task(self._insert(statement, pending))
-        self._inserting.add(task)
-        task.add_done_callback(self._inserting.discard)
+        # Audit events: one INSERT ... SELECT FROM unnest(...) a turn.
+        await self._this_turn(statement, params, functools.partial(self._insert, statement))
 
     async def _insert(
         self,
@@ -361,8 +342,8 @@ class PostgresDatabase:
         return found
 
     async def close(self) -> None:
-        if self._inserting:
-            await asyncio.gather(*self._inserting, return_exceptions=True)
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
         for changes in self._changes.values():
             await changes.close()
         if self._fast_pool is not None:
@@ -398,8 +379,12 @@ _Answer = asyncio.Future[Row | None]
 
 
 def _succeed(future: asyncio.Future[None]) -> None:
+    _answer(future, None)
+
+
+def _answer(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():  # a caller that was cancelled no longer waits
-        future.set_result(None)
+        future.set_result(result)
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
