@@ -300,6 +300,21 @@ async def test_writers_of_one_turn_commit_together_and_a_failed_one_alone(
         assert len(await other.audit.tail()) == 5
 
 
+def _statements_sent(db: Any, method: str) -> list[int]:
+    """On PostgreSQL, how many calls each shared statement sent by `method` carried, from
+    now on (the real method still runs); on SQLite, which sends none, stays empty."""
+    sizes: list[int] = []
+    if isinstance(db, PostgresDatabase):
+        send = getattr(db, method)
+
+        async def counted(statement: Any, calls: list[Any]) -> Any:
+            sizes.append(len(calls))
+            return await send(statement, calls)
+
+        setattr(db, method, counted)
+    return sizes
+
+
 async def test_rows_of_one_turn_are_inserted_together_and_a_bad_one_fails_alone(
     database_url: str,
 ) -> None:
@@ -309,15 +324,7 @@ async def test_rows_of_one_turn_are_inserted_together_and_a_bad_one_fails_alone(
     rows = BatchInsert(revoked_grants)
     async with open_store(database_url) as store, open_store(database_url) as other:
         db = store._db
-        statements: list[int] = []
-        if isinstance(db, PostgresDatabase):
-            insert_many = db._insert_many
-
-            async def counted(statement: BatchInsert, batch: list[Any]) -> None:
-                statements.append(len(batch))
-                await insert_many(statement, batch)
-
-            db._insert_many = counted  # type: ignore[method-assign]
+        statements = _statements_sent(db, "_insert_many")
         await db.fast_insert(rows, {"grant_id": "g-0", "revoked_at": NOW})
         results = await asyncio.gather(
             *(db.fast_insert(rows, {"grant_id": f"g-{i}", "revoked_at": NOW}) for i in range(30)),
@@ -342,15 +349,7 @@ async def test_lookups_of_one_turn_share_a_statement(database_url: str) -> None:
         for i in range(20):
             await store.tokens.add_refresh(make_refresh(f"rt-{i}"))
         db = store._db
-        statements: list[int] = []
-        if isinstance(db, PostgresDatabase):
-            lookup_many = db._lookup_many
-
-            async def counted(statement: Any, keys: list[str]) -> Any:
-                statements.append(len(keys))
-                return await lookup_many(statement, keys)
-
-            db._lookup_many = counted  # type: ignore[method-assign]
+        statements = _statements_sent(db, "_lookup_many")
         results = await asyncio.gather(
             *(store.tokens.peek_refresh(f"rt-{i}") for i in range(25)),
             store.tokens.peek_refresh("rt-3"),
@@ -377,15 +376,7 @@ async def test_rotations_of_one_turn_share_a_statement_and_a_bad_one_fails_alone
         for i in range(20):
             await store.tokens.add_refresh(make_refresh(f"rt-{i}", grant_id=f"g-{i}"))
         db = store._db
-        statements: list[int] = []
-        if isinstance(db, PostgresDatabase):
-            run_many = db._run_many
-
-            async def counted(statement: Any, calls: list[Any]) -> Any:
-                statements.append(len(calls))
-                return await run_many(statement, calls)
-
-            db._run_many = counted  # type: ignore[method-assign]
+        statements = _statements_sent(db, "_run_many")
 
         def rotate(i: int, token_id: str) -> Any:
             return store.tokens.rotate_refresh(
