@@ -217,16 +217,20 @@ class PostgresDatabase:
             _answer(found, None if row is None else dict(row))  # a row of its own each
 
     async def _lookup_many(self, statement: BatchLookup, keys: list[str]) -> dict[str, Row]:
+        rows = await self._fetch_all(statement.many, keys)
+        return {statement.key_of(row): statement.one.mapping(row) for row in rows}
+
+    async def _fetch_all(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Every row of one statement of the token path, its errors as `fast_execute`'s."""
         try:
             async with self._pool().connection() as conn:
-                records = await conn.fetch(statement.many, keys)
+                records = await conn.fetch(sql, *args)
         except Exception as exc:
-            translated = _pg_error(exc, statement.many)
+            translated = _pg_error(exc, sql)
             if translated is exc:
                 raise
             raise translated from exc
-        rows = (tuple(record) for record in records)
-        return {statement.key_of(row): statement.one.mapping(row) for row in rows}
+        return [tuple(record) for record in records]
 
     async def fast_batch(self, statement: BatchStatement, params: Mapping[str, Any]) -> Row | None:
         # Refresh rotations: one statement a turn for all of them.
@@ -270,15 +274,7 @@ class PostgresDatabase:
     async def _run_many(
         self, statement: BatchStatement, calls: list[Mapping[str, Any]]
     ) -> dict[int, Row]:
-        try:
-            async with self._pool().connection() as conn:
-                records = await conn.fetch(statement.many, *statement.arrays(calls))
-        except Exception as exc:
-            translated = _pg_error(exc, statement.many)
-            if translated is exc:
-                raise
-            raise translated from exc
-        rows = (tuple(record) for record in records)
+        rows = await self._fetch_all(statement.many, *statement.arrays(calls))
         return {row[0]: statement.one.mapping(row[1:]) for row in rows}
 
     async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
@@ -316,14 +312,7 @@ class PostgresDatabase:
             _succeed(inserted)
 
     async def _insert_many(self, statement: BatchInsert, rows: list[Mapping[str, Any]]) -> None:
-        try:
-            async with self._pool().connection() as conn:
-                await conn.execute(statement.many, *statement.arrays(rows))
-        except Exception as exc:
-            translated = _pg_error(exc, statement.many)
-            if translated is exc:
-                raise
-            raise translated from exc
+        await self._fetch_all(statement.many, *statement.arrays(rows))
 
     async def fast_write(self, work: FastWork[T]) -> T:
         try:
