@@ -14,9 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from store_databases import TABLES, copy_sqlite, truncate
-from test_contract import make_client
+from test_contract import make_access, make_client
 
-from ostiary.oauth.models import AuditEvent
 from ostiary.store import SqlStore, open_store
 from ostiary.store._clients import CLIENTS_CHANNEL
 
@@ -203,7 +202,7 @@ async def test_sqlite_lookups_during_one_group_commit_read_the_data_version_once
     server._db._raw().set_trace_callback(  # type: ignore[union-attr]
         lambda sql: pragmas.append(sql) if "data_version" in sql else None
     )
-    writing = asyncio.create_task(server.audit.record(AuditEvent(event="test.batch", at=1)))
+    writing = asyncio.create_task(server.tokens.add_access(make_access("jti-in-the-batch")))
     await asyncio.sleep(0)  # the write runs up to its wait for the COMMIT at the turn's end
     assert server._db._batch is not None  # type: ignore[union-attr]
     for _ in range(5):

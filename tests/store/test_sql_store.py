@@ -457,6 +457,25 @@ async def _admin(database_url: str, statement: str) -> None:
         await conn.close()
 
 
+async def test_rows_of_one_turn_are_sent_once(database_url: str) -> None:
+    """Audit events of one turn go to the database together: on PostgreSQL one statement, on
+    SQLite one `executemany` in one savepoint of the group commit, committed once."""
+    async with open_store(database_url) as store, open_store(database_url) as other:
+        db = store._db
+        statements = _statements_sent(db, "_insert_many")
+        traced: list[str] = []
+        if not isinstance(db, PostgresDatabase):
+            db._raw().set_trace_callback(traced.append)  # type: ignore[union-attr]
+        events = [AuditEvent(event="token.issued", at=NOW + i) for i in range(30)]
+        await asyncio.gather(*(store.audit.record(event) for event in events))
+        if isinstance(db, PostgresDatabase):
+            assert statements == [30]
+        else:
+            assert sum(sql.startswith("SAVEPOINT") for sql in traced) == 1
+            assert traced.count("COMMIT") == 1
+        assert await other.audit.tail(100) == events
+
+
 async def test_audit_events_of_one_turn_are_all_stored_in_order(database_url: str) -> None:
     events = [AuditEvent(event="token.issued", at=NOW + i, detail={"i": i}) for i in range(40)]
     async with open_store(database_url) as store, open_store(database_url) as other:
@@ -553,6 +572,26 @@ async def test_sqlite_write_waits_for_another_processs_write(
         assert [u.user_id for u in await store.users.list()] == ["u1", "u9"]
         # and the next write is inline again
         await store.users.add(make_user("u2", "bob"))
+    finally:
+        other.close()
+
+
+async def test_sqlite_rows_of_a_turn_wait_for_another_processs_write(
+    sqlite_store: tuple[SqlStore, Path],
+) -> None:
+    """Audit rows that find SQLite's write lock taken wait for it (in the writer thread) and
+    are all stored once it is free; the event loop stays free meanwhile."""
+    store, path = sqlite_store
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        events = [AuditEvent(event="token.issued", at=NOW + i) for i in range(10)]
+        recording = asyncio.gather(*(store.audit.record(event) for event in events))
+        await asyncio.sleep(0.2)
+        assert not recording.done()  # waiting for the lock, not lost, not failed
+        other.execute("COMMIT")
+        await asyncio.wait_for(recording, timeout=10)
+        assert await store.audit.tail(100) == events
     finally:
         other.close()
 

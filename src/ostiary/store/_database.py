@@ -435,6 +435,9 @@ class SqliteDatabase:
         self._batch: list[asyncio.Future[None]] | None = None
         # `PRAGMA data_version` as read during the open batch (see `_data_version`)
         self._batch_version: tuple[list[asyncio.Future[None]], Hashable] | None = None
+        # rows waiting for the end of this turn of the event loop, by statement (`fast_insert`)
+        self._rows: dict[BatchInsert, list[tuple[Mapping[str, Any], asyncio.Future[None]]]] = {}
+        self._inserting: set[asyncio.Task[None]] = set()  # rows that had to wait their turn
 
     async def read(self, work: Work[T]) -> T:
         self._commit_batch()
@@ -532,7 +535,91 @@ class SqliteDatabase:
         return await self._fast_write(work, savepoint=True)
 
     async def fast_insert(self, statement: BatchInsert, params: Mapping[str, Any]) -> None:
-        await self.fast_execute(statement.one, params)  # group commit makes the batch
+        # The rows of one turn go in together, as one unit of the group commit: one
+        # `executemany` steps one prepared statement per row, where a statement each costs
+        # a statement lookup, a cursor and a savepoint's worth of Python per row.
+        loop = asyncio.get_running_loop()
+        pending = self._rows.get(statement)
+        if pending is None:
+            pending = self._rows[statement] = []
+            loop.call_soon(self._insert_rows, statement)
+        inserted: asyncio.Future[None] = loop.create_future()
+        pending.append((params, inserted))
+        try:
+            await inserted
+        except (sqlite3.OperationalError, OperationalError) as exc:  # the COMMIT, say
+            unavailable = _sqlite_unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
+
+    def _insert_rows(self, statement: BatchInsert) -> None:
+        form = statement.one.sqlite
+        pending, rows = [], []
+        for params, inserted in self._rows.pop(statement, []):
+            try:
+                rows.append(statement.one.args(form, params))
+            except Exception as exc:  # a value no column can hold: that row's caller is told
+                _fail(inserted, exc)
+            else:
+                pending.append((params, inserted))
+        if not pending:
+            return
+
+        async def insert(conn: FastConnection) -> None:
+            self._raw().executemany(form.sql, rows)
+
+        try:
+            if not self._memory and self._writers.locked():
+                raise _Busy
+            _, waiters = self._run_in_batch(insert, savepoint=True)
+        except _Busy:  # another writer holds the lock: each row waits its turn as before
+            self._insert_later(statement, pending)
+        except IntegrityError:
+            # One row cannot be stored (its savepoint took the others back): each row alone,
+            # so only that one fails.
+            for params, inserted in pending:
+                self._insert_alone(statement, params, inserted)
+        except Exception as exc:  # the file out of reach, or worse: every row's caller is told
+            error = _as_unavailable(exc)
+            for _, inserted in pending:
+                _fail(inserted, error)
+        else:
+            waiters.extend(inserted for _, inserted in pending)
+
+    def _insert_alone(
+        self, statement: BatchInsert, params: Mapping[str, Any], inserted: asyncio.Future[None]
+    ) -> None:
+        form = statement.one.sqlite
+        args = statement.one.args(form, params)
+
+        async def insert(conn: FastConnection) -> None:
+            self._raw().execute(form.sql, args)
+
+        try:
+            _, waiters = self._run_in_batch(insert, savepoint=True)
+        except _Busy:
+            self._insert_later(statement, [(params, inserted)])
+        except Exception as exc:  # handed to the caller, who waits for it
+            _fail(inserted, _as_unavailable(exc))
+        else:
+            waiters.append(inserted)
+
+    def _insert_later(
+        self, statement: BatchInsert, pending: list[tuple[Mapping[str, Any], asyncio.Future[None]]]
+    ) -> None:
+        async def insert() -> None:
+            for params, inserted in pending:
+                try:
+                    await self.fast_execute(statement.one, params)
+                except Exception as exc:  # handed to the caller, who waits for it
+                    _fail(inserted, exc)
+                else:
+                    _succeed(inserted)
+
+        task = asyncio.get_running_loop().create_task(insert())
+        self._inserting.add(task)
+        task.add_done_callback(self._inserting.discard)
 
     async def _fast_write(self, work: FastWork[T], *, savepoint: bool) -> T:
         """Group commit: every unit of work run inline during one turn of the event loop
@@ -623,6 +710,10 @@ class SqliteDatabase:
             self._committed_inline()
 
     async def close(self) -> None:
+        for statement in list(self._rows):  # rows still waiting for their turn to end
+            self._insert_rows(statement)
+        if self._inserting:
+            await asyncio.gather(*self._inserting, return_exceptions=True)
         self._commit_batch()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._writer.shutdown)
@@ -757,6 +848,13 @@ def _first_line(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = str(cause).strip().splitlines()
     return lines[0][:200] if lines else type(cause).__name__
+
+
+def _as_unavailable(exc: Exception) -> Exception:
+    """`exc`, or the core's `DatabaseUnavailable` when it says the file is out of reach."""
+    if isinstance(exc, sqlite3.OperationalError | OperationalError):
+        return _sqlite_unavailable(exc) or exc
+    return exc
 
 
 def _is_busy(exc: OperationalError) -> bool:
