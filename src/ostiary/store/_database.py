@@ -578,32 +578,13 @@ class SqliteDatabase:
         except IntegrityError:
             # One row cannot be stored (its savepoint took the others back): each row alone,
             # so only that one fails.
-            for params, inserted in pending:
-                self._insert_alone(statement, params, inserted)
+            self._insert_later(statement, pending)
         except Exception as exc:  # the file out of reach, or worse: every row's caller is told
             error = _as_unavailable(exc)
             for _, inserted in pending:
                 _fail(inserted, error)
         else:
             waiters.extend(inserted for _, inserted in pending)
-
-    def _insert_alone(
-        self, statement: BatchInsert, params: Mapping[str, Any], inserted: asyncio.Future[None]
-    ) -> None:
-        form = statement.one.sqlite
-        args = statement.one.args(form, params)
-
-        async def insert(conn: FastConnection) -> None:
-            self._raw().execute(form.sql, args)
-
-        try:
-            _, waiters = self._run_in_batch(insert, savepoint=True)
-        except _Busy:
-            self._insert_later(statement, [(params, inserted)])
-        except Exception as exc:  # handed to the caller, who waits for it
-            _fail(inserted, _as_unavailable(exc))
-        else:
-            waiters.append(inserted)
 
     def _insert_later(
         self, statement: BatchInsert, pending: list[tuple[Mapping[str, Any], asyncio.Future[None]]]

@@ -113,6 +113,49 @@ def _form(compiled: Compiled) -> _Form:
     return _Form(sql=compiled.string, names=names, defaults=defaults)
 
 
+class _Arrays:
+    """The values of several rows as PostgreSQL parameters, one array a column, to read back
+    with `unnest($1::TYPE[], ...) AS source(alias, ...)`. JSON goes as text (as
+    `FastStatement` sends it) and is cast back where it is selected."""
+
+    def __init__(self, columns: Sequence[tuple[str, str, Column[Any]]]) -> None:
+        # (the key of a row's value, its alias in the unnest, the column it is stored in)
+        self.keys = tuple(key for key, _, _ in columns)
+        self.aliases = tuple(alias for _, alias, _ in columns)
+        self._json = frozenset(
+            index for index, (_, _, column) in enumerate(columns) if isinstance(column.type, JSON)
+        )
+        self._types = tuple(column.type.compile(dialect=_POSTGRESQL) for _, _, column in columns)
+        self.parameters = ", ".join(
+            f"${position}::{'TEXT' if index in self._json else sql_type}[]"
+            for index, (position, sql_type) in enumerate(enumerate(self._types, start=1))
+        )
+
+    def selected(self, source: str) -> dict[str, str]:
+        """Each alias as `source`'s column, of its column's type."""
+        return {
+            alias: f"{source}.{alias}::{sql_type}" if index in self._json else f"{source}.{alias}"
+            for index, (alias, sql_type) in enumerate(zip(self.aliases, self._types, strict=True))
+        }
+
+    def values(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """The rows as the parameters: one list a column."""
+        arrays: list[list[Any]] = []
+        for index, key in enumerate(self.keys):
+            if index in self._json:
+                arrays.append(
+                    [
+                        None
+                        if row[key] is None
+                        else (row[key] if type(row[key]) is JsonText else json_text(row[key]))
+                        for row in rows
+                    ]
+                )
+            else:
+                arrays.append([row[key] for row in rows])
+        return arrays
+
+
 class BatchInsert:
     """An INSERT of one row that may share one statement with the other rows of its kind
     written in the same turn of the event loop (`Database.fast_insert`).
@@ -126,44 +169,23 @@ class BatchInsert:
         columns = [column for column in table.c if column.key not in exclude]
         self.columns: tuple[str, ...] = tuple(column.key for column in columns)
         self.one = FastStatement(insert(table), insert_columns=self.columns)
+        self._arrays = _Arrays(
+            [(column.key, f"c{position}", column) for position, column in enumerate(columns, 1)]
+        )
         quote = _POSTGRESQL.identifier_preparer.quote
-        arrays, selected = [], []
-        for position, column in enumerate(columns, start=1):
-            sql_type = column.type.compile(dialect=_POSTGRESQL)
-            if isinstance(column.type, JSON):  # sent as text, as `FastStatement` sends JSON
-                arrays.append(f"${position}::TEXT[]")
-                selected.append(f"u.c{position}::{sql_type}")
-            else:
-                arrays.append(f"${position}::{sql_type}[]")
-                selected.append(f"u.c{position}")
         names = ", ".join(quote(key) for key in self.columns)
-        aliases = ", ".join(f"c{position}" for position in range(1, len(columns) + 1))
+        selected = ", ".join(self._arrays.selected("u").values())
+        aliases = ", ".join(self._arrays.aliases)
         # names and types come from the schema; every value is a parameter
         table_name = quote(table.name)
         self.many = (
-            f"INSERT INTO {table_name} ({names}) SELECT {', '.join(selected)}"  # noqa: S608
-            f" FROM unnest({', '.join(arrays)}) AS u({aliases})"
-        )
-        self._json = frozenset(
-            index for index, column in enumerate(columns) if isinstance(column.type, JSON)
+            f"INSERT INTO {table_name} ({names}) SELECT {selected}"  # noqa: S608
+            f" FROM unnest({self._arrays.parameters}) AS u({aliases})"
         )
 
     def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         """The rows as `many`'s parameters: one list a column."""
-        arrays: list[list[Any]] = []
-        for index, key in enumerate(self.columns):
-            if index in self._json:
-                arrays.append(
-                    [
-                        None
-                        if row[key] is None
-                        else (row[key] if type(row[key]) is JsonText else json_text(row[key]))
-                        for row in rows
-                    ]
-                )
-            else:
-                arrays.append([row[key] for row in rows])
-        return arrays
+        return self._arrays.values(rows)
 
 
 class BatchLookup:
@@ -213,36 +235,12 @@ class BatchStatement:
         build: Callable[[Mapping[str, str]], str],
     ) -> None:
         self.one = one
-        self.names = tuple(value.name for value in values)
-        self._json = frozenset(
-            index for index, value in enumerate(values) if isinstance(value.column.type, JSON)
-        )
-        arrays, selected = [], {}
-        for position, value in enumerate(values, start=1):
-            sql_type = value.column.type.compile(dialect=_POSTGRESQL)
-            if isinstance(value.column.type, JSON):  # sent as text, as everywhere here
-                arrays.append(f"${position}::TEXT[]")
-                selected[value.name] = f"input.{value.name}::{sql_type}"
-            else:
-                arrays.append(f"${position}::{sql_type}[]")
-                selected[value.name] = f"input.{value.name}"
-        aliases = ", ".join([*self.names, "ord"])
-        source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS u({aliases})"
+        self._arrays = _Arrays([(value.name, value.name, value.column) for value in values])
+        aliases = ", ".join([*self._arrays.aliases, "ord"])
+        source = f"unnest({self._arrays.parameters}) WITH ORDINALITY AS u({aliases})"
+        selected = self._arrays.selected("input")
         self.many = f"WITH input AS (SELECT * FROM {source}), {build(selected)}"  # noqa: S608
 
     def arrays(self, calls: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         """The calls' parameters as `many`'s: one list a parameter."""
-        arrays: list[list[Any]] = []
-        for index, name in enumerate(self.names):
-            if index in self._json:
-                arrays.append(
-                    [
-                        None
-                        if call[name] is None
-                        else (call[name] if type(call[name]) is JsonText else json_text(call[name]))
-                        for call in calls
-                    ]
-                )
-            else:
-                arrays.append([call[name] for call in calls])
-        return arrays
+        return self._arrays.values(calls)
