@@ -34,6 +34,7 @@ from test_contract import (
 import ostiary.store
 from ostiary.oauth.models import AuditEvent, Consent, Issuance
 from ostiary.store import SqlStore, open_store
+from ostiary.store._audit import RECORD_ROWS
 from ostiary.store._database import PostgresDatabase
 from ostiary.store._fast import BatchInsert
 from ostiary.store._schema import revoked_grants
@@ -474,6 +475,22 @@ async def test_rows_of_one_turn_are_sent_once(database_url: str) -> None:
             assert sum(sql.startswith("SAVEPOINT") for sql in traced) == 1
             assert traced.count("COMMIT") == 1
         assert await other.audit.tail(100) == events
+
+
+async def test_a_row_no_column_can_hold_fails_alone_in_its_turn(database_url: str) -> None:
+    """A value JSON cannot hold (NaN) in one row of a turn: that caller gets `TypeError`,
+    the other rows of the turn are stored."""
+    async with open_store(database_url) as store, open_store(database_url) as other:
+        row = {"at": NOW, "client_id": None, "user_id": None, "grant_id": None, "address": None}
+        good = [{**row, "event": f"good-{i}", "detail": {"i": i}} for i in range(5)]
+        bad = {**row, "event": "bad", "detail": {"x": float("nan")}}
+        results = await asyncio.gather(
+            *(store._db.fast_insert(RECORD_ROWS, values) for values in [*good, bad]),
+            return_exceptions=True,
+        )
+        assert results[:5] == [None] * 5
+        assert isinstance(results[5], TypeError)
+        assert [e.event for e in await other.audit.tail(100)] == [f"good-{i}" for i in range(5)]
 
 
 async def test_audit_events_of_one_turn_are_all_stored_in_order(database_url: str) -> None:
