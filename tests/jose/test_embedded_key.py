@@ -72,6 +72,18 @@ def test_private_key_in_the_header_refused(key: JWK) -> None:
         jwt.decode_with_embedded_key(token, algorithms=ALGS, typ="dpop+jwt", now=NOW)
 
 
+@pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi", "oth", "k"])
+def test_private_key_member_refused_even_where_the_key_would_load_as_public(member: str) -> None:
+    """RFC 7518 §6.3.2: `oth` (and the CRT members) belong to a private key only."""
+    rsa = JWK.generate("RSA", size=2048, alg="RS256")
+    value: object = [] if member == "oth" else rsa.to_dict(private=True).get(member, "AQAB")
+    jwk = {**rsa.public().to_dict(), member: value}
+    body = {"htm": "POST", "iat": NOW, "jti": "x"}
+    token = jwt.encode(body, rsa, alg="RS256", headers={"typ": "dpop+jwt", "jwk": jwk})
+    with pytest.raises(InvalidHeader, match="public asymmetric"):
+        jwt.decode_with_embedded_key(token, algorithms=ALGS, typ="dpop+jwt", now=NOW)
+
+
 def test_symmetric_key_and_hmac_refused() -> None:
     secret = JWK.generate("oct", size=256, alg="HS256")
     header = {"alg": "HS256", "typ": "dpop+jwt", "jwk": secret.to_dict(private=True)}

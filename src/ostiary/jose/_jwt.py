@@ -333,6 +333,9 @@ MAX_EMBEDDED_KEY_TOKEN_SIZE: Final = 16 * 1024
 # which costs as much as the signature check).
 _EMBEDDED_HEADERS: dict[str, tuple[dict[str, Any], JWK]] = {}
 _EMBEDDED_HEADERS_MAX: Final = 1024
+# Members only a private or secret key has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2): an
+# embedded key carrying any of them is refused even where the key would load as public.
+_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 def decode_with_embedded_key(
@@ -380,6 +383,8 @@ def _embedded_header(protected: str) -> tuple[dict[str, Any], JWK]:
     members = header.get("jwk")
     if not isinstance(members, dict):
         raise InvalidHeader("the header has no 'jwk' object with the signing key")
+    if not _PRIVATE_MEMBERS.isdisjoint(members):
+        raise InvalidHeader("the 'jwk' header must hold a public asymmetric key")
     key = JWK.from_dict(members)
     if key.is_private or key.is_symmetric:
         raise InvalidHeader("the 'jwk' header must hold a public asymmetric key")
