@@ -273,7 +273,12 @@ PUBLIC_API: dict[str, frozenset[str]] = {
         | {"BadSignature", "DecryptionFailed", "ExpiredToken", "ImmatureToken"}
         | {"InvalidAudience", "InvalidClaims", "InvalidHeader", "InvalidIssuer", "InvalidKey"}
         | {"InvalidType", "KeyNotFound", "MalformedToken", "MissingClaim", "TokenTooLarge"}
-        | {"UnsupportedAlgorithm"}
+        | {"UnsupportedAlgorithm", "dpop"}
+    ),
+    "ostiary.jose.dpop": frozenset(
+        {"DPOP_ALGORITHMS", "IAT_WINDOW", "MAX_JTI_LENGTH", "MAX_NONCE_LENGTH", "MAX_PROOF_SIZE"}
+        | {"PROOF_TYPE", "DPoPProof", "InvalidProof", "access_token_hash", "is_request_url"}
+        | {"normalize_htu", "verify_proof"}
     ),
     "ostiary.jose.jwk": frozenset(
         {"JWK", "JWKSet", "KeyInput", "THUMBPRINT_URI_PREFIX", "generate"}
@@ -323,6 +328,7 @@ DOCUMENTED = {
     ],
     "ostiary.jose.jws": ["sign", "verify", "sign_json", "verify_json", "unverified_header"],
     "ostiary.jose.jwe": ["encrypt", "decrypt", "encrypt_json", "decrypt_json"],
+    "ostiary.jose.dpop": ["verify_proof", "normalize_htu", "access_token_hash"],
     "ostiary.jose.jwt": ["encode", "decode", "unverified_header"],
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from . import jwk, jws, jwt
+from . import dpop, jwk, jws, jwt
 from ._errors import (
     BadSignature,
     DecryptionFailed,
@@ -51,6 +51,7 @@ __all__ = [
     "MissingClaim",
     "TokenTooLarge",
     "UnsupportedAlgorithm",
+    "dpop",
     "jwe",
     "jwk",
     "jws",
