@@ -21,10 +21,11 @@ from token_requests import (
 )
 
 from ostiary.jose import jws, jwt
+from ostiary.jose.dpop import normalize_htu
 from ostiary.jose.jwk import JWK
 from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.context import Context
-from ostiary.oauth.dpop import is_fresh_nonce, new_nonce, normalize_htu
+from ostiary.oauth.dpop import is_fresh_nonce, new_nonce
 from ostiary.oauth.introspection import handle_introspection_request
 from ostiary.oauth.memory import MemoryStore
 from ostiary.oauth.metadata import authorization_server_metadata

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ostiary.jose.dpop import DPOP_ALGORITHMS
+
 from .access_tokens import SERVER_SIGNING_ALGORITHMS
 from .claims import STANDARD_CLAIMS
 from .client_auth import ASSERTION_ALGORITHMS
 from .config import ServerConfig
 from .context import Context
-from .dpop_algorithms import DPOP_ALGORITHMS
 from .models import ID_TOKEN_ALGORITHMS
 
 AUTHORIZATION_PATH: Final = "/authorize"

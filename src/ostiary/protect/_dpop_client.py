@@ -19,9 +19,8 @@ from collections.abc import Callable, Generator
 import httpx
 
 from ostiary.jose import jwt
+from ostiary.jose.dpop import PROOF_TYPE, access_token_hash, normalize_htu
 from ostiary.jose.jwk import JWK
-
-from ._dpop import PROOF_TYPE, access_token_hash, normalize_htu
 
 
 class DPoPKey:

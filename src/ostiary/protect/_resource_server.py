@@ -24,10 +24,11 @@ from ostiary.jose import (
     MissingClaim,
     jwt,
 )
+from ostiary.jose.dpop import DPOP_ALGORITHMS
 
 from ._credentials import Credentials, from_authorization, from_parameter, only_one
 from ._discovery import ASYMMETRIC_ALGORITHMS, IssuerMetadata, check_issuer_url, discover
-from ._dpop import DPOP_ALGORITHMS, ReplayCache, check_proof
+from ._dpop import ReplayCache, check_proof
 from ._errors import (
     InsufficientScope,
     InvalidDPoPProof,
