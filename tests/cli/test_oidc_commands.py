@@ -212,3 +212,58 @@ def test_a_client_may_require_sid_in_logout_tokens(ostiary: Run, database_url: s
 
     client = in_store(database_url, load)
     assert client is not None and client.oidc.backchannel_logout_session_required
+
+
+def test_a_client_registers_a_frontchannel_logout_uri(ostiary: Run, database_url: str) -> None:
+    uri = "https://mail.example/fcl?tenant=7"
+    result = ostiary(
+        *("clients", "create", "--name", "Mail", "--redirect-uris", "https://mail.example/cb"),
+        *("--scopes", "openid", "--frontchannel-logout-uri", uri),
+        *("--frontchannel-logout-session-required", "--json"),
+    )
+    assert result.status == 0, result.err
+    shown = json.loads(result.out)
+    assert shown["frontchannel_logout_uri"] == uri
+    assert shown["frontchannel_logout_session_required"] is True
+
+    async def load(store: Store) -> Client | None:
+        return await store.clients.get(shown["client_id"])
+
+    client = in_store(database_url, load)
+    assert client is not None and client.oidc.frontchannel_logout_uri == uri
+    assert client.oidc.frontchannel_logout_session_required
+    again = ostiary("clients", "show", shown["client_id"], "--json")
+    assert again.status == 0, again.err
+    assert json.loads(again.out)["frontchannel_logout_uri"] == uri
+    text = ostiary("clients", "show", shown["client_id"])
+    assert f"frontchannel_logout_uri: {uri}" in " ".join(text.out.split())
+
+
+@pytest.mark.parametrize(
+    ("uri", "fragment"),
+    [
+        ("javascript:alert(1)", "https"),
+        ("http://mail.example/fcl", "loopback"),
+        ("https://mail.example/fcl#top", "fragment"),
+        ("/fcl", "absolute"),
+        ("https://user@mail.example/fcl", "user info"),
+        ("https://mail.example/fcl?sid=1", "sid"),
+        ("https://mail.example/fcl?a=1&iss=x", "iss"),
+        ("https://mail.example/" + "a" * 2100, "too long"),
+    ],
+    ids=["javascript", "http", "fragment", "relative", "userinfo", "sid", "iss", "long"],
+)
+def test_a_bad_frontchannel_logout_uri_is_refused(
+    ostiary: Run, database_url: str, uri: str, fragment: str
+) -> None:
+    create = ("clients", "create", "--name", "Mail", "--redirect-uris", "https://mail.example/cb")
+    first = ostiary(*create, "--frontchannel-logout-uri", "https://mail.example/fcl", "--json")
+    assert first.status == 0, first.err
+    result = ostiary(*create, "--frontchannel-logout-uri", uri)
+    assert_one_line_error(result, "--frontchannel-logout-uri")
+    assert fragment in result.err
+
+    async def load(store: Store) -> list[str]:
+        return [client.client_id for client in await store.clients.list()]
+
+    assert in_store(database_url, load) == [json.loads(first.out)["client_id"]]

@@ -140,6 +140,10 @@ async def test_client_round_trips_every_field(store: Store) -> None:
             subject_type="pairwise",
             sector_identifier="app.example",
             post_logout_redirect_uris=("https://app.example/bye", "http://127.0.0.1/bye"),
+            backchannel_logout_uri="https://app.example/bcl",
+            backchannel_logout_session_required=True,
+            frontchannel_logout_uri="https://app.example/fcl?tenant=7",
+            frontchannel_logout_session_required=True,
         ),
     )
     await store.clients.add(client)
@@ -1007,6 +1011,26 @@ async def test_ending_a_session_queues_one_delivery_per_listening_client(owners:
     assert len(queued.jti) >= 16
     assert await owners.sessions.end("s1", now=NOW + 2) is False  # nothing queued twice
     assert len(await owners.logouts.pending()) == 1
+
+
+async def test_a_sessions_clients_are_listed_in_joining_order_until_purged(
+    owners: Store,
+) -> None:
+    for client_id in ("mail", "calendar", "gone"):
+        await owners.clients.add(make_client(client_id))
+    await owners.sessions.add(make_session())
+    await owners.sessions.add(make_session("s2"))
+    assert await owners.sessions.clients_of("s1") == []
+    for at, client_id in enumerate(("mail", "c1", "gone", "calendar", "mail")):
+        await owners.sessions.join("s1", client_id, now=NOW + at)
+    await owners.sessions.join("s2", "calendar", now=NOW)  # another session's
+    assert await owners.clients.delete("gone") is True
+    assert await owners.sessions.clients_of("s1") == ["mail", "c1", "calendar"]
+    assert await owners.sessions.end("s1", now=NOW + 10) is True
+    assert await owners.sessions.clients_of("s1") == ["mail", "c1", "calendar"]  # ended
+    assert await owners.sessions.clients_of("s2") == ["calendar"]
+    assert await owners.sessions.clients_of("unknown") == []
+    assert await owners.sessions.clients_of("nul\x00") == []
 
 
 async def test_join_refuses_an_unknown_session_or_client(owners: Store) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Final, cast
 from ostiary.jose import JoseError
 from ostiary.jose.jwk import JWKSet
 from ostiary.oauth.client_secrets import generate_client_secret, hash_client_secret
+from ostiary.oauth.frontchannel_logout import check_frontchannel_logout_uri
 from ostiary.oauth.models import AuditEvent, AuthMethod, Client, ClientOidc, TokenFormat
 from ostiary.oauth.registration import issue_initial_access_token
 from ostiary.oauth.store import Store
@@ -67,6 +68,8 @@ def create(args: argparse.Namespace) -> int:
             post_logout_redirect_uris=check_redirect_uris(args.post_logout_redirect_uris),
             backchannel_logout_uri=_backchannel_logout_uri(args.backchannel_logout_uri),
             backchannel_logout_session_required=args.backchannel_logout_session_required,
+            frontchannel_logout_uri=_frontchannel_logout_uri(args.frontchannel_logout_uri),
+            frontchannel_logout_session_required=args.frontchannel_logout_session_required,
         ),
     )
     if client.oidc.subject_type == "pairwise":
@@ -164,6 +167,10 @@ def _describe(client: Client) -> dict[str, Any]:
         view["backchannel_logout_uri"] = client.oidc.backchannel_logout_uri
     if client.oidc.backchannel_logout_session_required:
         view["backchannel_logout_session_required"] = True
+    if client.oidc.frontchannel_logout_uri is not None:
+        view["frontchannel_logout_uri"] = client.oidc.frontchannel_logout_uri
+    if client.oidc.frontchannel_logout_session_required:
+        view["frontchannel_logout_session_required"] = True
     return view
 
 
@@ -234,6 +241,16 @@ def _backchannel_logout_uri(text: str | None) -> str | None:
     if len(uris) != 1 or not uris[0].startswith(("https://", "http://")):
         fail("--backchannel-logout-uri takes one https URL (http only on a loopback address)")
     return uris[0]
+
+
+def _frontchannel_logout_uri(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        check_frontchannel_logout_uri(text)
+    except ValueError as exc:
+        fail(f"--frontchannel-logout-uri: {exc}")
+    return text
 
 
 def registration_token(args: argparse.Namespace) -> int:

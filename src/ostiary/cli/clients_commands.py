@@ -127,6 +127,17 @@ address (http://127.0.0.1, http://[::1]) for a native app.""",
         action="store_true",
         help="OpenID Connect: the client needs sid in logout tokens (it always gets one)",
     )
+    parser.add_argument(
+        "--frontchannel-logout-uri",
+        metavar="URL",
+        help="OpenID Connect: the page loaded in an iframe when a login session ends at /logout",
+    )
+    parser.add_argument(
+        "--frontchannel-logout-session-required",
+        action="store_true",
+        help="OpenID Connect: the client needs iss and sid on that page's URL (it always gets "
+        "them)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_config_option(parser)
     parser.set_defaults(handler=deferred("_clients", "create"))

@@ -560,6 +560,12 @@ class MemorySessionStore:
         if client_id not in joined:
             joined.append(client_id)
 
+    async def clients_of(self, session_hash: str) -> Sequence[str]:
+        if session_hash not in self._rows:
+            return []
+        joined = self._joined.get(session_hash, [])
+        return [client_id for client_id in joined if client_id in self._clients._rows]
+
     async def end(self, session_hash: str, *, now: int, reason: str = "logout") -> bool:
         if await self.get(session_hash, now=now) is None:
             return False

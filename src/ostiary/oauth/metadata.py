@@ -124,6 +124,10 @@ def openid_configuration(config: ServerConfig) -> dict[str, Any]:
     # session had one (every session since revision 0009); so do ID tokens
     document["backchannel_logout_supported"] = True
     document["backchannel_logout_session_supported"] = True
+    # Front-Channel Logout 1.0 §3: the logged-out page loads each client's
+    # frontchannel_logout_uri with iss and sid (oauth/frontchannel_logout.py)
+    document["frontchannel_logout_supported"] = True
+    document["frontchannel_logout_session_supported"] = True
     if config.registration_enabled:  # RFC 7591 §3; OpenID Connect Discovery §3
         document["registration_endpoint"] = config.issuer + REGISTRATION_PATH
     return document

@@ -37,6 +37,11 @@ class ClientOidc:
     # whether the client needs `sid` in them (it always gets one from a login session)
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = False
+    # OpenID Connect Front-Channel Logout 1.0 §2: the page the browser loads in an iframe
+    # when a login session ends at /logout, and whether it needs `iss` and `sid` there (it
+    # gets both whenever the session has a sid)
+    frontchannel_logout_uri: str | None = None
+    frontchannel_logout_session_required: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

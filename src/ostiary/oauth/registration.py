@@ -38,6 +38,7 @@ from .errors import (
     InvalidToken,
     OAuthError,
 )
+from .frontchannel_logout import check_frontchannel_logout_uri
 from .metadata import REGISTRATION_PATH
 from .models import ID_TOKEN_ALGORITHMS, AuditEvent, Client, ClientOidc
 from .redirect_uri import check_registered_redirect_uri
@@ -299,6 +300,15 @@ def describe(client: Client, ctx: Context) -> dict[str, Any]:
         body["backchannel_logout_session_required"] = (
             client.oidc.backchannel_logout_session_required
         )
+    if client.oidc.frontchannel_logout_uri is not None:
+        body["frontchannel_logout_uri"] = client.oidc.frontchannel_logout_uri
+    if (
+        client.oidc.frontchannel_logout_uri is not None
+        or client.oidc.frontchannel_logout_session_required
+    ):
+        body["frontchannel_logout_session_required"] = (
+            client.oidc.frontchannel_logout_session_required
+        )
     return body
 
 
@@ -378,12 +388,35 @@ def client_from_metadata(metadata: Mapping[str, Any], *, client_id: str) -> Clie
         client = dataclasses.replace(
             client, oidc=dataclasses.replace(client.oidc, backchannel_logout_uri=uri)
         )
+    client = _with_frontchannel_logout(client, metadata)
     if client.oidc.subject_type == "pairwise":
         try:
             sector_of(client)
         except ValueError as exc:
             raise InvalidClientMetadata(str(exc)) from exc
     return client
+
+
+def _with_frontchannel_logout(client: Client, metadata: Mapping[str, Any]) -> Client:
+    """Front-Channel Logout 1.0 §2: a logout URI is client metadata, not a redirect URI, so
+    a bad one is `invalid_client_metadata` (OpenID Connect Registration §3.3)."""
+    uri = metadata.get("frontchannel_logout_uri")
+    if "frontchannel_logout_uri" in metadata:
+        if not isinstance(uri, str):
+            raise InvalidClientMetadata("frontchannel_logout_uri must be a string")
+        try:
+            check_frontchannel_logout_uri(uri)
+        except ValueError as exc:
+            raise InvalidClientMetadata(f"frontchannel_logout_uri: {exc}") from exc
+    session_required = metadata.get("frontchannel_logout_session_required", False)
+    if not isinstance(session_required, bool):
+        raise InvalidClientMetadata("frontchannel_logout_session_required must be true or false")
+    oidc = dataclasses.replace(
+        client.oidc,
+        frontchannel_logout_uri=uri,
+        frontchannel_logout_session_required=session_required,
+    )
+    return dataclasses.replace(client, oidc=oidc)
 
 
 def _strings(metadata: Mapping[str, Any], name: str, default: list[str]) -> list[str]:

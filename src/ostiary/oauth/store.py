@@ -159,6 +159,10 @@ class SessionStore(Protocol):
         """Record that the client was issued a code in this session (once per client);
         `ValueError` if the session or client is unknown."""
 
+    async def clients_of(self, session_hash: str) -> Sequence[str]:
+        """The ids of the clients that joined the session and are still registered, in the
+        order they joined; ended sessions keep theirs until they are purged."""
+
     async def end(self, session_hash: str, *, now: int, reason: str = "logout") -> bool:
         """End one live session; False if it was unknown or already over.
 

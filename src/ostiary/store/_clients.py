@@ -160,6 +160,7 @@ def _values(client: Client) -> dict[str, Any]:
         client.secret_hash,
         client.oidc.sector_identifier,
         client.oidc.backchannel_logout_uri,
+        client.oidc.frontchannel_logout_uri,
         more=(
             *client.redirect_uris,
             *client.grant_types,
@@ -212,6 +213,8 @@ def _oidc_values(oidc: ClientOidc) -> dict[str, Any] | None:
         "registration_token_hash": oidc.registration_token_hash,
         "backchannel_logout_uri": oidc.backchannel_logout_uri,
         "backchannel_logout_session_required": oidc.backchannel_logout_session_required,
+        "frontchannel_logout_uri": oidc.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": oidc.frontchannel_logout_session_required,
     }
 
 
@@ -228,5 +231,10 @@ def _oidc(value: dict[str, Any] | None) -> ClientOidc:
         backchannel_logout_uri=value.get("backchannel_logout_uri"),
         backchannel_logout_session_required=bool(
             value.get("backchannel_logout_session_required", False)
+        ),
+        # absent from rows written before Front-Channel Logout: the defaults
+        frontchannel_logout_uri=value.get("frontchannel_logout_uri"),
+        frontchannel_logout_session_required=bool(
+            value.get("frontchannel_logout_session_required", False)
         ),
     )

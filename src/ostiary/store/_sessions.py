@@ -62,6 +62,12 @@ _LISTENING: Final = (
     .order_by(_j.joined_at)
 )
 _QUEUE: Final = insert(logout_deliveries)
+# a deleted client's rows go with it (ON DELETE CASCADE)
+_CLIENTS_OF: Final = (
+    select(_j.client_id)
+    .where(_j.session_hash == bindparam("p_hash"))
+    .order_by(_j.joined_at, _j.client_id)
+)
 
 
 class SqlSessionStore:
@@ -101,6 +107,13 @@ class SqlSessionStore:
             await self._db.write(lambda conn: conn.execute(self._join, values))
         except IntegrityError:
             raise ValueError("no such session or client") from None
+
+    async def clients_of(self, session_hash: str) -> Sequence[str]:
+        if not is_storable(session_hash):
+            return []
+        params = {"p_hash": session_hash}
+        rows = await self._db.read(lambda conn: conn.execute(_CLIENTS_OF, params).all())
+        return [row.client_id for row in rows]
 
     async def end(self, session_hash: str, *, now: int, reason: str = "logout") -> bool:
         if not is_storable(session_hash):
