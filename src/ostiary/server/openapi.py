@@ -497,7 +497,10 @@ def _logout(method: str) -> dict[str, Any]:
         "operationId": f"logout_{method}",
         "summary": "RP-Initiated Logout 1.0 (the end_session_endpoint)",
         "responses": {
-            "200": _html("the sign-out confirmation, or the signed-out page"),
+            "200": _html(
+                "the sign-out confirmation, or the signed-out page (with the clients' "
+                "front-channel logout iframes, then on to the post_logout_redirect_uri)"
+            ),
             "302": _REDIRECT,
             "303": _REDIRECT,
             **_PAGE_REFUSALS,

@@ -33,14 +33,18 @@ class Pages:
         form_targets: Iterable[str] = (),
         headers: Mapping[str, str] | None = None,
         scripts: bool = False,
+        frame_targets: Iterable[str] = (),
     ) -> HTMLResponse:
         """A page with `Cache-Control: no-store` and a CSP letting its forms reach
-        `form_targets` (a client's redirect_uri) besides this server."""
+        `form_targets` (a client's redirect_uri) besides this server, and its iframes load
+        `frame_targets` (clients' front-channel logout pages) and nothing else."""
         body = self._env.get_template(name).render(**context)
         all_headers = {
             "Cache-Control": "no-store",
             "Pragma": "no-cache",
-            "Content-Security-Policy": content_security_policy(form_targets, scripts=scripts),
+            "Content-Security-Policy": content_security_policy(
+                form_targets, scripts=scripts, frame_targets=frame_targets
+            ),
             **(headers or {}),
         }
         return HTMLResponse(body, status_code=status, headers=all_headers)

@@ -4,7 +4,10 @@ allows, checked by the core (`oauth.logout`).
 With an `id_token_hint` naming the signed-in user (or nobody signed in) the session ends at
 once; otherwise the person is asked first (§2: a logout request must not sign out someone
 the client did not name), on a page whose form is bound to the browser (CSRF) and carries
-the request sealed, so it cannot be edited on the way.
+the request sealed, so it cannot be edited on the way. When the session ends, the clients
+that took part in it learn so in the background (Back-Channel Logout 1.0) and, those that
+registered a front-channel logout URI, through iframes of the signed-out page (Front-Channel
+Logout 1.0).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ostiary.oauth.errors import OAuthError
+from ostiary.oauth.frontchannel_logout import FrontChannelLogout, frontchannel_logouts
 from ostiary.oauth.logout import (
     LogoutRequest,
     logged_out_redirect,
@@ -31,6 +35,7 @@ from .sessions import SESSION_COOKIE
 
 PENDING_LOGOUT: Final = "pending logout"
 PENDING_TTL: Final = 10 * 60
+REFRESH_DELAY: Final = 1  # seconds after the front-channel iframes have loaded
 
 
 async def logout(request: Request) -> Response:
@@ -82,28 +87,59 @@ async def _end_session(
     request: Request, rt: Runtime, req: LogoutRequest, *, after_post: bool
 ) -> Response:
     signed_in = await rt.signed_in(request)
-    location = logged_out_redirect(req)
-    response = (
-        render.redirect(location, after_post=after_post)
-        if location is not None
-        else rt.pages.render(
-            "signed_out.html",
-            {"title": "Signed out", "message": "You are signed out of this server."},
-        )
-    )
-    rt.cookies.clear(response, SESSION_COOKIE)
+    frames: list[FrontChannelLogout] = []
     if signed_in is not None:
         # over everywhere, not only in this browser; Back-Channel Logout 1.0: the clients of
         # the session are sent logout tokens in the background, never delaying this answer
-        await rt.end_session(signed_in[0])
+        session, user = signed_in
+        await rt.end_session(session)
+        if session.login is not None:
+            frames = await frontchannel_logouts(session.login, rt.ctx)
+        detail: dict[str, object] = {"via": "rp-initiated logout"}
+        if frames:
+            detail["frontchannel"] = [frame.client_id for frame in frames]
         await rt.ctx.store.audit.record(
             AuditEvent(
                 event="session.ended",
                 at=rt.now(),
                 client_id=req.client.client_id if req.client is not None else None,
-                user_id=signed_in[1].user_id,
+                user_id=user.user_id,
                 address=client_address(request),
-                detail={"via": "rp-initiated logout"},
+                detail=detail,
             )
         )
+    response = _signed_out(rt, logged_out_redirect(req), frames, after_post=after_post)
+    rt.cookies.clear(response, SESSION_COOKIE)
     return response
+
+
+def _signed_out(
+    rt: Runtime, location: str | None, frames: list[FrontChannelLogout], *, after_post: bool
+) -> Response:
+    """The answer once the session is over: to the client's post_logout_redirect_uri, or
+    the signed-out page.
+
+    Front-Channel Logout 1.0 §3: with clients to sign out in this browser, the page carries
+    one hidden iframe for each, its CSP letting frames load from their origins alone. To
+    continue to the client, the page refreshes itself to the redirect URI `REFRESH_DELAY`
+    seconds after it has loaded, iframes included (HTML's refresh "comes due" only then),
+    and offers a link for a person who does not wait or whose browser does not refresh.
+    No script is needed.
+    """
+    if not frames:
+        if location is not None:
+            return render.redirect(location, after_post=after_post)
+        return rt.pages.render(
+            "signed_out.html",
+            {"title": "Signed out", "message": "You are signed out of this server."},
+        )
+    return rt.pages.render(
+        "frontchannel_logout.html",
+        {
+            "title": "Signed out",
+            "frames": frames,
+            "continue_to": location,
+            "refresh_delay": REFRESH_DELAY,
+        },
+        frame_targets=[frame.url for frame in frames],
+    )

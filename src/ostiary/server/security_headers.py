@@ -23,21 +23,33 @@ _HOST = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 
 
-def content_security_policy(form_targets: Iterable[str] = (), *, scripts: bool = False) -> str:
-    """The page CSP; `form_targets` are URLs a form may lead to besides this server.
+def content_security_policy(
+    form_targets: Iterable[str] = (), *, scripts: bool = False, frame_targets: Iterable[str] = ()
+) -> str:
+    """The page CSP; `form_targets` are URLs a form may lead to besides this server, and
+    `frame_targets` the URLs the page's iframes load (none unless given).
 
     Chromium applies `form-action` to the redirects that follow a form post (CSP3 §6.4.1),
     so the consent and login pages must allow the client's redirect_uri, or the browser
     would refuse the final redirect with the code.
     """
-    sources = ["'self'"]
-    for url in form_targets:
+    sources = ["'self'", *_sources(form_targets)]
+    # `scripts`: this server's own static scripts only (the form_post page's auto-submit)
+    script_src = "; script-src 'self'" if scripts else ""
+    # the origins of the clients' front-channel logout pages only; not even 'self'
+    frames = _sources(frame_targets)
+    frame_src = f"; frame-src {' '.join(frames)}" if frames else ""
+    return f"{_BASE_CSP}{script_src}{frame_src}; form-action {' '.join(sources)}"
+
+
+def _sources(urls: Iterable[str]) -> list[str]:
+    """The origins of `urls` as CSP source expressions, each once; unsafe ones left out."""
+    sources: list[str] = []
+    for url in urls:
         source = _csp_source(url)
         if source is not None and source not in sources:
             sources.append(source)
-    # `scripts`: this server's own static scripts only (the form_post page's auto-submit)
-    script_src = "; script-src 'self'" if scripts else ""
-    return f"{_BASE_CSP}{script_src}; form-action {' '.join(sources)}"
+    return sources
 
 
 def _csp_source(url: str) -> str | None:
