@@ -380,6 +380,11 @@ class CallbackServer:
         self._httpd.server_close()
         self._thread.join(timeout=STOP_TIMEOUT)
 
+    def at(self, path: str) -> list[Callback]:
+        """Every request received so far for `path`, in the order they came."""
+        with self._changed:
+            return [hit for hit in self._received if hit.path == path]
+
     def with_state(self, state: str) -> list[Callback]:
         with self._changed:
             return [hit for hit in self._received if hit.params.get("state") == [state]]

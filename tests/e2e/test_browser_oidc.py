@@ -2,8 +2,10 @@
 against a real `ostiary serve`. Sign in at one client through the login and consent pages,
 get an ID token with the nonce, sign in at a second client without the password (SSO), be
 asked again for `prompt=login`, and sign out with RP-initiated logout; a foreign
-post_logout_redirect_uri is refused and leaves the session. `prompt=select_account` shows
-the account chooser: continue as the signed-in person, or sign in as another."""
+post_logout_redirect_uri is refused and leaves the session. Front-channel logout loads each
+client's page of the session (a loopback server records `iss` and `sid`) before returning.
+`prompt=select_account` shows the account chooser: continue as the signed-in person, or sign
+in as another."""
 
 from __future__ import annotations
 
@@ -172,6 +174,72 @@ def test_sign_in_sso_prompt_login_and_logout_in_chromium(
     page.goto(f"{logout_endpoint}?{urlencode(query)}")
     assert callback.wait_for(state).path == "/bye"
     page.goto(Flow(server, first, callback.redirect_uri).url)
+    assert shows_login(page)
+
+
+@pytest.fixture
+def frontchannel() -> Iterator[CallbackServer]:
+    """The clients' front-channel logout pages: another loopback origin than the callback's."""
+    server = CallbackServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_frontchannel_logout_loads_each_clients_page_then_returns_in_chromium(
+    page: Page,
+    server: OstiaryServer,
+    callback: CallbackServer,
+    frontchannel: CallbackServer,
+    person: Person,
+) -> None:
+    origin = frontchannel.redirect_uri.removesuffix("/callback")
+    tag = secrets.token_hex(4)  # this run's paths: the receiver outlives no test, but be sure
+    clients = {
+        app: server.create_client(
+            name=f"FCL {app}",
+            grant_types="authorization_code,refresh_token",
+            scopes=SCOPE,
+            redirect_uris=callback.redirect_uri,
+            extra=(
+                *("--post-logout-redirect-uris", bye_uri(callback)),
+                *("--frontchannel-logout-uri", f"{origin}/{tag}/{app}?app={app}"),
+                "--frontchannel-logout-session-required",
+            ),
+        )
+        for app in ("mail", "calendar", "unused")
+    }
+    flow = Flow(server, clients["mail"], callback.redirect_uri)
+    page.goto(flow.url)
+    log_in(page, person)
+    allow(page)
+    claims = id_token(server, flow, callback)
+    sso = Flow(server, clients["calendar"], callback.redirect_uri)
+    page.goto(sso.url)
+    allow(page)
+    assert id_token(server, sso, callback)["sid"] == claims["sid"]
+
+    # RP-initiated logout: the page loads both clients' pages in iframes, JavaScript off,
+    # then refreshes on to the post_logout_redirect_uri with the state
+    state = secrets.token_hex(6)
+    query = {
+        "id_token_hint": claims["raw"],
+        "post_logout_redirect_uri": bye_uri(callback),
+        "state": state,
+    }
+    response = page.goto(f"{server.issuer}/logout?{urlencode(query)}")
+    assert response is not None and response.status == 200
+    policy = response.headers["content-security-policy"]
+    assert f"frame-src {origin};" in policy and "frame-ancestors 'none'" in policy
+    assert page.locator("iframe").count() == 2
+    page.wait_for_url(f"{bye_uri(callback)}?state={state}")
+    assert callback.wait_for(state).path == "/bye"
+    # the refresh came due only once the iframes had loaded: both pages were already hit
+    for app in ("mail", "calendar"):
+        (hit,) = frontchannel.at(f"/{tag}/{app}")
+        assert hit.params == {"app": [app], "iss": [server.issuer], "sid": [claims["sid"]]}
+    assert frontchannel.at(f"/{tag}/unused") == []  # not a client of this session
+    page.goto(Flow(server, clients["mail"], callback.redirect_uri).url)
     assert shows_login(page)
 
 
