@@ -32,9 +32,13 @@ from ostiary.server.settings import Settings, SettingsError, redact_url
 
 from ._console import fail
 from ._http_protocol import CoalescingHttpToolsProtocol
+from ._log_lines import TurnBufferedStreamHandler
 from ._server_settings import load_settings, run_with_store
 
 log = logging.getLogger("ostiary.serve")
+
+# the access and audit lines of a turn of the event loop leave in one write
+TURN_BUFFERED: Final = f"{TurnBufferedStreamHandler.__module__}.TurnBufferedStreamHandler"
 
 GRACEFUL_SHUTDOWN: Final = 10  # seconds for requests in flight after SIGTERM
 # How `--workers` hands each worker the settings its parent resolved (flags, file, port).
@@ -207,6 +211,11 @@ def _hold_audit_lines() -> logging.handlers.BufferingHandler:
 
 def _log_config(level: str) -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
+    # The lines every request writes (access, audit) leave a turn at a time. The rest stay
+    # unbuffered: uvicorn ends a process stopped by a signal by raising that signal again
+    # once it has shut down, so nothing kept for a later turn could be written after
+    # "Application shutdown complete."
+    config["handlers"]["access"]["class"] = TURN_BUFFERED
     config["loggers"]["ostiary"] = {
         "handlers": ["default"],
         "level": level.upper(),
@@ -215,7 +224,7 @@ def _log_config(level: str) -> dict[str, Any]:
     # one bare JSON object per line, so log shippers can parse audit events as they are
     config["formatters"]["ostiary_audit"] = {"format": "%(message)s"}
     config["handlers"]["ostiary_audit"] = {
-        "class": "logging.StreamHandler",
+        "class": TURN_BUFFERED,
         "formatter": "ostiary_audit",
         "stream": "ext://sys.stderr",
     }
