@@ -108,7 +108,8 @@ authorization_codes = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
     Column("used_at", BigInteger),  # set once, by the first redemption
     Column("claims", JSON),  # the `claims` request parameter (OpenID Connect Core §5.5)
-    Column("sid", Text),  # the login session it was issued in (revision 0009)
+    # the login session it was issued in (revision 0009), found by it (revision 0010)
+    Column("sid", Text, index=True),
 )
 
 refresh_tokens = Table(
@@ -127,7 +128,8 @@ refresh_tokens = Table(
     Column("changed_at", BigInteger),  # when it was rotated or revoked
     Column("jkt", Text),  # RFC 9449 §5: the DPoP key a public client's token is bound to
     Column("claims", JSON),  # the grant's `claims` request parameter, for the whole family
-    Column("sid", Text),  # the login session its grant was made in (revision 0009)
+    # the login session its grant was made in (revision 0009), found by it (revision 0010)
+    Column("sid", Text, index=True),
     CheckConstraint("state IN ('live', 'rotated', 'revoked')", name="state"),
 )
 
