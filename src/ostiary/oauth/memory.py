@@ -9,6 +9,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 
+from .backchannel_logout import outlives_session, session_end_event
 from .models import (
     PURGED_TABLES,
     Api,
@@ -164,6 +165,10 @@ class MemoryCodeStore:
         ]
         return {self._rows.pop(key)[0].grant_id for key in gone}
 
+    def grants_of(self, sid: str) -> dict[str, frozenset[str]]:
+        """The grants of the codes issued in the session `sid`, with their scope."""
+        return {code.grant_id: code.scope for code, _ in self._rows.values() if code.sid == sid}
+
     def forget_user_client(self, user_id: str, client_id: str) -> set[str]:
         """Drop the codes of this user at this client; return their grant ids."""
         gone = [
@@ -270,6 +275,27 @@ class MemoryTokenStore:
                 self._revoked_access[token_id] = access.expires_at
                 count += 1
         return count
+
+    def revoke_session_grants(self, sid: str, *, now: int) -> tuple[int, int, int]:
+        """Revoke the grants made in the session `sid` that do not outlive it, as
+        `revoke_grant` does (ostiary/store/_session_grants.py); return how many grants were
+        revoked, how many tokens with them, how many grants were kept."""
+        grants = {} if self._codes is None else self._codes.grants_of(sid)
+        grants |= {t.grant_id: t.scope for t, _ in self._refresh.values() if t.sid == sid}
+        live = {g: scope for g, scope in grants.items() if g not in self._revoked_grants}
+        revoked = [g for g, scope in live.items() if not outlives_session(scope)]
+        tokens = 0
+        for grant_id in revoked:
+            self._revoked_grants.setdefault(grant_id, now)
+            for key, (token, state) in list(self._refresh.items()):
+                if token.grant_id == grant_id and state != "revoked":
+                    self._refresh[key] = (token, "revoked")
+                    tokens += 1
+            for token_id, access in self._access.items():
+                if access.grant_id == grant_id and token_id not in self._revoked_access:
+                    self._revoked_access[token_id] = access.expires_at
+                    tokens += 1
+        return len(revoked), tokens, len(live) - len(revoked)
 
     async def revoke_for_user_client(self, user_id: str, client_id: str, *, now: int) -> int:
         grants: set[str] = set()
@@ -533,12 +559,19 @@ class MemoryAuditLog:
 
 class MemorySessionStore:
     def __init__(
-        self, clients: MemoryClientStore, logouts: MemoryLogoutQueue | None = None
+        self,
+        clients: MemoryClientStore,
+        logouts: MemoryLogoutQueue | None = None,
+        *,
+        tokens: Callable[[], MemoryTokenStore] | None = None,
+        audit: MemoryAuditLog | None = None,
     ) -> None:
         self._rows: dict[str, tuple[LoginSession, bool]] = {}  # hash -> (session, ended)
         self._joined: dict[str, list[str]] = {}  # hash -> client ids, in joining order
         self._clients = clients
         self._logouts = logouts or MemoryLogoutQueue()
+        self._tokens = tokens  # whose grants made in a session end with it
+        self._audit = audit or MemoryAuditLog()
 
     async def add(self, session: LoginSession) -> None:
         if session.session_hash in self._rows:
@@ -593,6 +626,18 @@ class MemorySessionStore:
             client = self._clients._rows.get(client_id)
             if client is not None and client.oidc.backchannel_logout_uri is not None:
                 self._logouts.add(client_id, session, now=now, reason=reason)
+        revoked, tokens, kept = 0, 0, 0
+        if self._tokens is not None and session.sid is not None:
+            revoked, tokens, kept = self._tokens().revoke_session_grants(session.sid, now=now)
+        event = session_end_event(
+            session.user_id,
+            at=now,
+            reason=reason,
+            revoked_grants=revoked,
+            revoked_tokens=tokens,
+            kept_grants=kept,
+        )
+        self._audit.events.append(event)
 
     def purge(self, *, before: int) -> int:
         """Drop the sessions that expired at or before `before` and were ended."""
@@ -671,7 +716,9 @@ class MemoryStore:
         self.replay = MemoryReplayStore()
         self.audit = MemoryAuditLog()
         self.logouts = MemoryLogoutQueue()
-        self.sessions = MemorySessionStore(self.clients, self.logouts)
+        self.sessions = MemorySessionStore(
+            self.clients, self.logouts, tokens=lambda: self.tokens, audit=self.audit
+        )
         self.throttle = MemoryThrottleStore()
         self.rates = MemoryRateCounters()
         self.penalties = MemoryPenaltyStore()

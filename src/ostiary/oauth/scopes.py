@@ -10,6 +10,8 @@ from .errors import InvalidScope
 
 MAX_SCOPE_LENGTH: Final = 2048
 MAX_SCOPE_TOKENS: Final = 64
+# OpenID Connect Core §11: a grant usable while the person is not signed in
+OFFLINE_ACCESS: Final = "offline_access"
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), that is printable ASCII but
 # `"` and `\`; tokens are separated by exactly one space.

@@ -167,8 +167,11 @@ class SessionStore(Protocol):
         """End one live session; False if it was unknown or already over.
 
         Ending a session queues, in the same transaction, one `PendingLogout` (for `reason`)
-        per client that joined it and registered a back-channel logout URI; so do the two
-        methods below."""
+        per client that joined it and registered a back-channel logout URI; and revokes, as
+        `TokenStore.revoke_grant` does, every grant whose code or refresh tokens carry its
+        `sid` unless `backchannel_logout.outlives_session` keeps it (Back-Channel Logout 1.0
+        §2.7), recording one `session_end_event` with the counts. So do the two methods
+        below. A token written by a request racing the end is revoked all the same."""
 
     async def end_for_user(self, user_id: str, *, now: int, reason: str = "sign-out") -> int:
         """End every live session of the user; return how many."""

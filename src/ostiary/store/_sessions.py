@@ -1,10 +1,11 @@
 """`SqlSessionStore`: login sessions, by the hash of their id; which clients each reached;
-and, written in the transaction that ends a session, the logout tokens it owes them."""
+and, written in the transaction that ends a session, the logout tokens it owes them and the
+revocation of the grants made in it that do not outlive it (`_session_grants.py`)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from sqlalchemy import and_, bindparam, insert, select, update
@@ -13,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ostiary.oauth.models import LoginSession
 
+from ._audit import log_audit_line
 from ._database import Database
 from ._schema import clients, login_sessions, logout_deliveries, session_clients
+from ._session_grants import revoke_session_grants
 from ._text import check_storable, is_storable
 
 _s = login_sessions.c
@@ -119,31 +122,42 @@ class SqlSessionStore:
         if not is_storable(session_hash):
             return False
         params = {"p_hash": session_hash, "p_now": now}
-
-        def work(conn: Connection) -> int:
-            return _queue_logouts(conn, conn.execute(_END, params).all(), now=now, reason=reason)
-
-        return await self._db.write(work) > 0
+        return await self._end(lambda conn: conn.execute(_END, params).all(), now, reason) > 0
 
     async def end_for_user(self, user_id: str, *, now: int, reason: str = "sign-out") -> int:
         if not is_storable(user_id):
             return 0
         params = {"p_user": user_id, "p_now": now}
-
-        def work(conn: Connection) -> int:
-            ended = conn.execute(_END_FOR_USER, params).all()
-            return _queue_logouts(conn, ended, now=now, reason=reason)
-
-        return await self._db.write(work)
+        return await self._end(lambda conn: conn.execute(_END_FOR_USER, params).all(), now, reason)
 
     async def end_expired(self, *, now: int, limit: int = 100) -> int:
         params = {"p_now": now, "p_limit": limit}
+        return await self._end(
+            lambda conn: conn.execute(_END_EXPIRED, params).all(), now, "expired", bulk=True
+        )
 
-        def work(conn: Connection) -> int:
-            ended = conn.execute(_END_EXPIRED, params).all()
-            return _queue_logouts(conn, ended, now=now, reason="expired")
+    async def _end(
+        self,
+        ending: Callable[[Connection], Sequence[Row[Any]]],
+        now: int,
+        reason: str,
+        *,
+        bulk: bool = False,
+    ) -> int:
+        """End the sessions `ending` marks ended, in one transaction with what that owes:
+        logout tokens queued, grants revoked, audit events; return how many ended."""
 
-        return await self._db.write(work, bulk=True)
+        def work(conn: Connection) -> tuple[int, list[dict[str, Any]]]:
+            ended = ending(conn)
+            if not ended:
+                return 0, []
+            _queue_logouts(conn, ended, now=now, reason=reason)
+            return len(ended), revoke_session_grants(self._db, conn, ended, now=now, reason=reason)
+
+        count, events = await self._db.write(work, bulk=bulk)
+        for values in events:
+            log_audit_line(values)
+        return count
 
 
 def _queue_logouts(conn: Connection, ended: Sequence[Row[Any]], *, now: int, reason: str) -> int:

@@ -404,12 +404,19 @@ class SqlTokenStore:
 def record_revoked_grants(
     db: Database, conn: Connection, grant_ids: Iterable[str], *, revoked_at: int | None
 ) -> None:
-    """Mark grants revoked for good, inside the caller's write transaction."""
-    rows = [{"grant_id": grant_id, "revoked_at": revoked_at} for grant_id in set(grant_ids)]
+    """Mark grants revoked for good, inside the caller's write transaction; `revoked_at`
+    None (a deleted client or user) keeps them past any purge, also those revoked before."""
+    # in one order, so that two transactions revoking the same grants never deadlock
+    rows = [{"grant_id": grant_id, "revoked_at": revoked_at} for grant_id in sorted(set(grant_ids))]
     if rows:
-        statement = db.insert(revoked_grants).on_conflict_do_nothing(
-            index_elements=[revoked_grants.c.grant_id]
-        )
+        statement = db.insert(revoked_grants)
+        index = [revoked_grants.c.grant_id]
+        if revoked_at is None:
+            statement = statement.on_conflict_do_update(
+                index_elements=index, set_={"revoked_at": None}
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=index)
         conn.execute(statement, rows)
 
 
