@@ -393,7 +393,7 @@ class MemoryTokenStore:
                     grants.add(access.grant_id)
                 del self._access[key]
         for grant_id in grants:
-            self._revoked_grants.setdefault(grant_id, None)  # for good: see TokenStore
+            self._revoked_grants[grant_id] = None  # for good, also if revoked before
 
 
 class MemoryConsentStore:
