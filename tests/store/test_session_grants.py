@@ -85,7 +85,8 @@ async def test_every_route_that_ends_a_session_revokes_its_online_grants(
     # g2: offline_access: kept, its access token too
     await store.tokens.add_refresh(refresh("rt-3", "g2", "sid-s1", OFFLINE))
     await store.tokens.add_access(make_access("jti-2", grant_id="g2"))
-    # g3: a code still in flight: whatever its redemption writes later is dead
+    await store.codes.put(make_code("code-2", grant_id="g2b", sid="sid-s1", scope=OFFLINE))
+    # g3: a code still in flight: never redeemed, and what a redemption writes later is dead
     await store.codes.put(make_code("code-3", grant_id="g3", sid="sid-s1", scope=ONLINE))
 
     assert await end(store) == 1
@@ -99,7 +100,10 @@ async def test_every_route_that_ends_a_session_revokes_its_online_grants(
     assert await store.tokens.is_revoked("jti-later", "g1")  # any access token of the grant
     assert await is_live(store, "rt-3")
     assert not await store.tokens.is_revoked("jti-2", "g2")
-    assert (await store.codes.consume("code-3", now=NOW + 1)).code is not None
+    assert (await store.codes.consume("code-3", now=NOW + 1)).code is None  # never redeemed
+    assert await store.codes.peek("code-1") is not None  # a replay is still told apart
+    assert (await store.codes.consume("code-2", now=NOW + 1)).code is not None  # offline
+    # what a redemption that consumed code-3 just before the end writes after it
     await store.tokens.add_refresh(refresh("rt-4", "g3", "sid-s1", ONLINE))
     assert not await is_live(store, "rt-4")
     assert await store.tokens.is_revoked("jti-3", "g3")
@@ -112,12 +116,12 @@ async def test_every_route_that_ends_a_session_revokes_its_online_grants(
         None,
         ended_at,
     )
-    # g1 and g3; rt-1 (rotated), rt-2 and jti-1; g2 kept
+    # g1 and g3; rt-1 (rotated), rt-2 and jti-1; g2 and g2b kept
     assert event.detail == {
         "reason": reason,
         "revoked_grants": 2,
         "revoked_tokens": 3,
-        "kept_offline_grants": 1,
+        "kept_offline_grants": 2,
     }
 
 

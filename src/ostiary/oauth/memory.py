@@ -169,6 +169,13 @@ class MemoryCodeStore:
         """The grants of the codes issued in the session `sid`, with their scope."""
         return {code.grant_id: code.scope for code, _ in self._rows.values() if code.sid == sid}
 
+    def forget_unused(self, grant_ids: set[str]) -> None:
+        """Drop the codes of these grants that were never redeemed."""
+        for key in [
+            k for k, (c, used) in self._rows.items() if c.grant_id in grant_ids and not used
+        ]:
+            del self._rows[key]
+
     def forget_user_client(self, user_id: str, client_id: str) -> set[str]:
         """Drop the codes of this user at this client; return their grant ids."""
         gone = [
@@ -284,6 +291,8 @@ class MemoryTokenStore:
         grants |= {t.grant_id: t.scope for t, _ in self._refresh.values() if t.sid == sid}
         live = {g: scope for g, scope in grants.items() if g not in self._revoked_grants}
         revoked = [g for g, scope in live.items() if not outlives_session(scope)]
+        if self._codes is not None:
+            self._codes.forget_unused(set(revoked))
         tokens = 0
         for grant_id in revoked:
             self._revoked_grants.setdefault(grant_id, now)

@@ -170,7 +170,8 @@ class SessionStore(Protocol):
         per client that joined it and registered a back-channel logout URI; and revokes, as
         `TokenStore.revoke_grant` does, every grant whose code or refresh tokens carry its
         `sid` unless `backchannel_logout.outlives_session` keeps it (Back-Channel Logout 1.0
-        §2.7), recording one `session_end_event` with the counts. So do the two methods
+        §2.7), deleting its code if not yet redeemed, and records one `session_end_event`
+        with the counts. So do the two methods
         below. A token written by a request racing the end is revoked all the same."""
 
     async def end_for_user(self, user_id: str, *, now: int, reason: str = "sign-out") -> int:

@@ -7,7 +7,9 @@ the session ended may not have its first refresh token stored yet, and the grant
 revoked all the same. Revoking is what `SqlTokenStore.revoke_grant` does to a family: the
 grant is recorded in `revoked_grants` (which every read of a refresh or access token
 checks, so a token written by a request racing this transaction is dead too), its refresh
-tokens are marked revoked and its recorded access tokens listed as revoked.
+tokens are marked revoked and its recorded access tokens listed as revoked; a code not yet
+redeemed is deleted, as `revoke_for_user_client` does, so it is never redeemed after. A
+redeemed one stays: its replay must still be told apart (RFC 6749 §4.1.2).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import bindparam, exists, insert, select, union, update
+from sqlalchemy import bindparam, delete, exists, insert, select, union, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import BindParameter
 
@@ -54,6 +56,9 @@ _REVOKE_REFRESH: Final = (
     .values(state="revoked", changed_at=bindparam("p_now"))
     .returning(_r.grant_id)
 )
+_DELETE_CODES: Final = delete(authorization_codes).where(
+    _k.grant_id.in_(_GRANT_IDS), _k.used_at.is_(None)
+)
 _ACCESS: Final = select(_a.grant_id, _a.token_id, _a.expires_at).where(
     _a.grant_id.in_(_GRANT_IDS),
     ~exists().where(revoked_access_tokens.c.token_id == _a.token_id),
@@ -77,6 +82,7 @@ def revoke_session_grants(
     if revoked:
         record_revoked_grants(db, conn, revoked, revoked_at=now)
         params = {"p_grants": revoked, "p_now": now}
+        conn.execute(_DELETE_CODES, params)
         for (grant_id,) in conn.execute(_REVOKE_REFRESH, params).all():
             tokens[grants[grant_id][0]] += 1
         access = conn.execute(_ACCESS, params).all()
