@@ -35,7 +35,7 @@ from ostiary.oauth.errors import (
     UnregisteredRedirectUri,
 )
 from ostiary.oauth.memory import MemoryStore
-from ostiary.oauth.models import Client
+from ostiary.oauth.models import Client, LoginSession
 from ostiary.oauth.pkce import verify_code_verifier
 from ostiary.oauth.token_hash import hash_token
 
@@ -426,6 +426,33 @@ async def test_each_approval_is_a_new_code_and_grant(
     assert first != second
     grants = {e.grant_id for e in store.audit.events if e.event == "code.issued"}
     assert len(grants) == 2
+
+
+async def test_a_session_ended_while_answering_gets_no_code(
+    ctx: Context, app: Client, store: MemoryStore, clock: Clock
+) -> None:
+    """Logged out in another tab while this request was answered: no code of the ended
+    session is ever issued (Back-Channel Logout 1.0 §2.7 ends its grants)."""
+    session = LoginSession(
+        session_hash="h1",
+        user_id="user-1",
+        auth_time=clock.now,
+        created_at=clock.now,
+        expires_at=clock.now + 3600,
+        sid="sid-1",
+    )
+    await store.sessions.add(session)
+    req = await parsed(ctx)
+    assert await store.sessions.end("h1", now=clock.now) is True
+    location = await approve(req, "user-1", auth_time=clock.now, ctx=ctx, session=session)
+    response = parse_qs(urlsplit(location).query)
+    assert response == {
+        "error": ["login_required"],
+        "error_description": ["the login session ended; sign in again"],
+        "state": ["xyz"],
+        "iss": [ISSUER],
+    }
+    assert not [e for e in store.audit.events if e.event == "code.issued"]
 
 
 async def test_approve_keeps_registered_query_and_encodes_state(ctx: Context, app: Client) -> None:

@@ -312,3 +312,34 @@ async def test_redemptions_racing_the_end_leave_no_live_token_of_the_session(own
     await asyncio.gather(*racers)
     for i in range(FAMILIES):
         assert not await is_live(store, f"rt-{i}")
+
+
+async def test_a_code_for_an_ended_session_is_refused(owners: Store) -> None:
+    store = owners
+    await store.sessions.add(session("s1"))
+    await store.sessions.add(session("s2"))
+    assert await store.sessions.end("s1", now=NOW) is True
+    assert await store.codes.put(make_code("code-1", grant_id="g1", sid="sid-s1")) is False
+    assert await store.codes.peek("code-1") is None
+    assert await store.codes.put(make_code("code-2", grant_id="g2", sid="sid-s2")) is True
+    assert await store.codes.put(make_code("code-3", grant_id="g3", sid=None)) is True
+    # a sid this store never saw: nothing to refuse it for
+    assert await store.codes.put(make_code("code-4", grant_id="g4", sid="sid-other")) is True
+
+
+async def test_codes_made_while_the_session_ends_are_never_redeemable(owners: Store) -> None:
+    """An authorization answered while the person logs out elsewhere: each code is refused,
+    or stored before the end and then revoked with it."""
+    store = owners
+    await store.sessions.add(session("s1"))
+    racers: list[Awaitable[Any]] = [
+        store.codes.put(make_code(f"code-{i}", grant_id=f"g{i}", sid="sid-s1", scope=ONLINE))
+        for i in range(FAMILIES)
+    ]
+    racers.insert(FAMILIES // 2, store.sessions.end("s1", now=NOW))
+    await asyncio.gather(*racers)
+    for i in range(FAMILIES):
+        assert (await store.codes.consume(f"code-{i}", now=NOW)).code is None
+        assert await store.tokens.is_revoked("jti-any", f"g{i}") or (
+            await store.codes.peek(f"code-{i}") is None
+        )

@@ -23,6 +23,7 @@ from .context import Context
 from .errors import (
     AccessDenied,
     InvalidRequest,
+    LoginRequired,
     OAuthError,
     UnauthorizedClient,
     UnknownClient,
@@ -447,7 +448,10 @@ async def approve(
         claims=req.claims,
         sid=session.sid if session is not None else None,
     )
-    await ctx.store.codes.put(code)
+    if not await ctx.store.codes.put(code):
+        # the session ended (logout in another tab, say) while this request was answered
+        ended = LoginRequired("the login session ended; sign in again")
+        return error_redirect(req.redirect_uri, ended, req.state, req.issuer)
     await ctx.store.audit.record(
         AuditEvent(
             event="code.issued",

@@ -116,11 +116,16 @@ class MemoryUserStore:
 
 
 class MemoryCodeStore:
-    def __init__(self) -> None:
+    def __init__(self, sessions: MemorySessionStore | None = None) -> None:
         self._rows: dict[str, tuple[AuthorizationCode, bool]] = {}
+        self._sessions = sessions  # whose ended sessions get no more codes
 
-    async def put(self, code: AuthorizationCode) -> None:
+    async def put(self, code: AuthorizationCode) -> bool:
+        sessions = self._sessions
+        if code.sid is not None and sessions is not None and sessions.has_ended(code.sid):
+            return False
         self._rows[code.code_hash] = (code, False)
+        return True
 
     async def peek(self, code_hash: str) -> AuthorizationCode | None:
         row = self._rows.get(code_hash)
@@ -595,6 +600,9 @@ class MemorySessionStore:
             return None
         return row[0]
 
+    def has_ended(self, sid: str) -> bool:
+        return any(s.sid == sid and ended for s, ended in self._rows.values())
+
     async def join(self, session_hash: str, client_id: str, *, now: int) -> None:
         if session_hash not in self._rows or client_id not in self._clients._rows:
             raise ValueError("no such session or client")
@@ -721,13 +729,13 @@ class MemoryStore:
         self.clients = MemoryClientStore(forget=lambda client_id: self._forget(client_id, None))
         self.users = MemoryUserStore(forget=lambda user_id: self._forget(None, user_id))
         self.apis = MemoryApiStore()
-        self.codes = MemoryCodeStore()
         self.replay = MemoryReplayStore()
         self.audit = MemoryAuditLog()
         self.logouts = MemoryLogoutQueue()
         self.sessions = MemorySessionStore(
             self.clients, self.logouts, tokens=lambda: self.tokens, audit=self.audit
         )
+        self.codes = MemoryCodeStore(self.sessions)
         self.throttle = MemoryThrottleStore()
         self.rates = MemoryRateCounters()
         self.penalties = MemoryPenaltyStore()

@@ -69,7 +69,12 @@ class UserStore(Protocol):
 
 
 class CodeStore(Protocol):
-    async def put(self, code: AuthorizationCode) -> None: ...
+    async def put(self, code: AuthorizationCode) -> bool:
+        """Store a new code; False, storing nothing, if the login session named by its `sid`
+        has ended (perhaps while the code was made: the end then revokes it or it is
+        refused, never neither). `ValueError` if it exists or names an unknown client or user.
+        """
+
     async def consume(self, code_hash: str, *, now: int) -> CodeConsumption:
         """Mark used and return it atomically.
 

@@ -13,7 +13,7 @@ from ostiary.oauth.models import AuthorizationCode, CodeConsumption
 
 from ._database import Database
 from ._schema import authorization_codes as codes
-from ._schema import words_set, words_text
+from ._schema import login_sessions, words_set, words_text
 from ._text import check_storable, is_storable
 
 _c = codes.c
@@ -30,12 +30,21 @@ _CLAIM: Final = (
     .returning(*codes.c)
 )
 
+# The session a code names, locked until the code is stored (PostgreSQL FOR SHARE; SQLite
+# runs one writer at a time): a session ending meanwhile either waits for the code, and then
+# finds and revokes its grant, or has ended first, and the code is refused.
+_SESSION_ENDED: Final = (
+    select(login_sessions.c.ended_at.is_not(None))
+    .where(login_sessions.c.sid == bindparam("p_sid"))
+    .with_for_update(read=True)
+)
+
 
 class SqlCodeStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def put(self, code: AuthorizationCode) -> None:
+    async def put(self, code: AuthorizationCode) -> bool:
         check_storable(
             code.code_hash,
             code.grant_id,
@@ -64,8 +73,17 @@ class SqlCodeStore:
             "claims": None if code.claims is None else claims_request_json(code.claims),
             "sid": code.sid,
         }
+
+        def work(conn: Connection) -> bool:
+            if code.sid is not None:
+                ended = conn.execute(_SESSION_ENDED, {"p_sid": code.sid}).scalar()
+                if ended:
+                    return False
+            conn.execute(_PUT, values)
+            return True
+
         try:
-            await self._db.write(lambda conn: conn.execute(_PUT, values))
+            return await self._db.write(work)
         except IntegrityError:
             raise ValueError("code exists, or names an unknown client or user") from None
 
