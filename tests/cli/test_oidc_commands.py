@@ -14,7 +14,14 @@ from cli_run import Run, assert_one_line_error
 
 from ostiary.jose import jwt
 from ostiary.jose.jwk import JWK
-from ostiary.oauth.models import Client, ClientOidc, LoginSession, PendingLogout, User
+from ostiary.oauth.models import (
+    Client,
+    ClientOidc,
+    LoginSession,
+    PendingLogout,
+    RefreshToken,
+    User,
+)
 from ostiary.oauth.store import Store
 from ostiary.server.key_secret import load_key_secret, with_derived_keys
 from ostiary.server.settings import Settings
@@ -195,6 +202,66 @@ def test_deleting_a_user_queues_logout_tokens_that_outlive_them(ostiary: Run, al
     assert stored_user(alice) is None
     (delivery,) = queued(alice)
     assert (delivery.sid, delivery.reason) == ("sid-1", "user deleted")
+
+
+def seed_refresh_tokens(url: str) -> None:
+    """Three grants of alice at mail: two made in session sid-1 (one with offline_access),
+    one in sid-2."""
+
+    async def seed(store: Store) -> None:
+        user = await store.users.by_username("alice")
+        assert user is not None
+        now = int(time.time())
+        for name, sid, scope in [
+            ("online", "sid-1", {"openid"}),
+            ("offline", "sid-1", {"openid", "offline_access"}),
+            ("other", "sid-2", {"openid"}),
+        ]:
+            await store.tokens.add_refresh(
+                RefreshToken(
+                    token_hash=f"rt-{name}",
+                    grant_id=f"g-{name}",
+                    client_id="mail",
+                    user_id=user.user_id,
+                    scope=frozenset(scope),
+                    resources=(),
+                    created_at=now,
+                    expires_at=now + 3600,
+                    sid=sid,
+                )
+            )
+
+    in_store(url, seed)
+
+
+def live_refresh_tokens(url: str) -> list[str]:
+    async def load(store: Store) -> list[str]:
+        now = int(time.time())
+        names = ("rt-online", "rt-offline", "rt-other")
+        return [n for n in names if await store.tokens.find_refresh(n, now=now) is not None]
+
+    return in_store(url, load)
+
+
+def test_sign_out_revokes_the_refresh_tokens_of_the_sessions_but_offline_ones(
+    ostiary: Run, alice: str
+) -> None:
+    seed_sessions_with_a_listening_client(alice, ("sid-1",))
+    seed_refresh_tokens(alice)
+    result = ostiary("users", "sign-out", "--username", "alice")
+    assert result.status == 0, result.err
+    # sid-2's session is not stored (ended and purged, say): nothing of it changes
+    assert live_refresh_tokens(alice) == ["rt-offline", "rt-other"]
+
+    async def events(store: Store) -> list[dict[str, object]]:
+        return [
+            dict(e.detail) for e in await store.audit.tail(20) if e.event.startswith("session.")
+        ]
+
+    assert in_store(alice, events) == [
+        {"reason": "sign-out", "revoked_grants": 1, "revoked_tokens": 1, "kept_offline_grants": 1},
+        {"via": "cli", "sessions": 1},
+    ]
 
 
 def test_a_client_may_require_sid_in_logout_tokens(ostiary: Run, database_url: str) -> None:
