@@ -1,5 +1,6 @@
 """Back-channel logout between real processes: `ostiary users sign-out` (another process)
-only queues logout tokens, and a running `ostiary serve` posts them to a real loopback
+revokes the session's refresh tokens (the running server refuses them at once) and only
+queues logout tokens, and a running `ostiary serve` posts them to a real loopback
 receiver, which verifies each as a client must (Back-Channel Logout 1.0 §2.6). The receiver
 is down at first and comes up later: the token is retried and delivered once. Two servers
 on one PostgreSQL database deliver every token exactly once between them.
@@ -94,8 +95,10 @@ def pending(server: OstiaryServer) -> list[PendingLogout]:
     return asyncio.run(read())
 
 
-def sign_in(server: OstiaryServer, client: dict[str, Any], person: Person, redirect: str) -> str:
-    """Sign in and consent in a new user agent (a new login session); its ID token."""
+def sign_in(
+    server: OstiaryServer, client: dict[str, Any], person: Person, redirect: str
+) -> dict[str, Any]:
+    """Sign in and consent in a new user agent (a new login session); the token response."""
 
     pkce = Pkce.new()
     url = authorization_url(
@@ -124,8 +127,8 @@ def sign_in(server: OstiaryServer, client: dict[str, Any], person: Person, redir
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    token: str = response.json()["id_token"]
-    return token
+    tokens: dict[str, Any] = response.json()
+    return tokens
 
 
 def verify(server: OstiaryServer, token: str, client_id: str) -> dict[str, Any]:
@@ -177,9 +180,9 @@ def test_cli_sign_out_is_delivered_by_the_running_server_once_the_client_is_up(
         port = free_port()  # the client's receiver is down for now
         person = Person("bcl-person", "a long enough password")
         client = setup_client(server, port, callback.redirect_uri, person)
-        id_token = sign_in(server, client, person, callback.redirect_uri)
+        tokens = sign_in(server, client, person, callback.redirect_uri)
         sid = jwt.decode(
-            id_token,
+            tokens["id_token"],
             httpx.get(server.metadata()["jwks_uri"], timeout=10).json(),
             algorithms=["RS256"],
             audience=client["client_id"],
@@ -188,6 +191,15 @@ def test_cli_sign_out_is_delivered_by_the_running_server_once_the_client_is_up(
         done = server.ostiary("users", "sign-out", "--username", person.username)
         assert done.returncode == 0, done.stderr
         assert "ended 1 session" in done.stdout
+        # the command revoked the session's refresh token: the running server refuses it
+        # (Back-Channel Logout 1.0 §2.7; the grant has no offline_access)
+        refused = httpx.post(
+            server.endpoint("token"),
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=(client["client_id"], client["client_secret"]),
+            timeout=10,
+        )
+        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
         wait_for(lambda: any(d.attempts >= 2 for d in pending(server)), "two failed attempts")
         receiver = Receiver(port)
         try:
@@ -226,7 +238,7 @@ def test_two_servers_on_postgresql_deliver_each_token_once(
             sids = set()
             jwks = httpx.get(first.metadata()["jwks_uri"], timeout=10).json()
             for _ in range(sessions):  # five browsers, five login sessions
-                token = sign_in(first, client, person, callback.redirect_uri)
+                token = sign_in(first, client, person, callback.redirect_uri)["id_token"]
                 claims = jwt.decode(token, jwks, algorithms=["RS256"], audience=client["client_id"])
                 sids.add(claims["sid"])
             assert len(sids) == sessions
