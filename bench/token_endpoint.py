@@ -27,8 +27,11 @@ the window, divided by the tokens it issued.
 
 The host's speed drifts within minutes, so cases are measured in interleaved rounds: every
 server is started up front and stays up (idle, on the same CPU), and each round measures every
-case once, in the same order. A ratio between two servers is computed within each round, from
-cases measured a minute or so apart, and reported as the median over the rounds with its range.
+case once, in the same order. Before each window opens, the bench waits (5 s at most) until the
+idle servers use under 2% of a core, so that one just measured is not still busy on the
+shared core; what they used in the window is reported all the same. A ratio between two
+servers is computed within each round, from cases measured a minute or so apart, and reported
+as the median over the rounds with its range.
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -845,10 +848,33 @@ def run_case(
         rate = max(run_wrk(server.token_url, warm.script, warm.args, warmup).rate, 100.0)
         drop(warm)
     load = make_load(server, grant, folder, rate=rate, seconds=seconds)
+    settle(others)
     try:
         return measure(server, grant, load, seconds=seconds, others=others)
     finally:
         drop(load)
+
+
+SETTLE_SHARE = 0.02  # of a core: the idle servers together, before a window opens
+SETTLE_STEP = 0.5  # seconds between two readings (a tick of /proc is 10 ms)
+SETTLE_MAX = 5.0  # seconds; then the window opens anyway (its idle CPU is reported)
+
+
+def settle(others: Sequence[Server]) -> None:
+    """Wait (a few seconds at most) until the servers not measured next are idle: one that
+    was just measured may still be collecting garbage or checkpointing on the shared core."""
+    pids = [o.process.pid for o in others]
+    if not pids:
+        return
+    before = cpu_seconds_of(pids)
+    deadline = time.monotonic() + SETTLE_MAX
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_STEP)
+        after = cpu_seconds_of(pids)
+        used = sum(max(0.0, after[pid] - before[pid]) for pid in pids)
+        if used <= SETTLE_SHARE * SETTLE_STEP:
+            return
+        before = after
 
 
 def measure(
