@@ -8,13 +8,21 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import logging.config
 import threading
 from collections.abc import Iterator
 
 import pytest
 
 from ostiary.cli._log_lines import TurnBufferedStreamHandler
-from ostiary.cli._serve import TURN_BUFFERED, _log_config
+from ostiary.cli._serve import (
+    AUDIT_HANDLER,
+    AUDIT_LOGGER,
+    TURN_BUFFERED,
+    _log_config,
+    write_audit_lines_straight,
+)
+from ostiary.store import _audit, write_audit_lines_with
 
 
 class Recorded(io.StringIO):
@@ -146,3 +154,75 @@ def test_serve_writes_the_access_and_audit_lines_through_it() -> None:
     # the rest at once: "Application shutdown complete." is the last line before uvicorn
     # raises a stopping signal again, and nothing kept past it would ever be written
     assert classes["default"] == "logging.StreamHandler"
+
+
+def test_a_finished_line_keeps_its_place_among_the_records(
+    logger: logging.Logger, stream: Recorded
+) -> None:
+    handler = logger.handlers[0]
+    assert isinstance(handler, TurnBufferedStreamHandler)
+
+    async def turn() -> None:
+        logger.info("a record")
+        handler.write_line("a finished line")
+        logger.info("another record")
+
+    asyncio.run(turn())
+    assert stream.writes == ["a record\na finished line\nanother record\n"]
+    handler.write_line("no loop: at once")
+    assert stream.writes[-1] == "no loop: at once\n"
+
+
+@pytest.fixture
+def serve_logging() -> Iterator[logging.Logger]:
+    """Logging as `ostiary serve` configures it, and as it was again afterwards."""
+    audit = logging.getLogger(AUDIT_LOGGER)
+    saved = (audit.handlers[:], audit.filters[:], audit.level, audit.propagate)
+    logging.config.dictConfig(_log_config("info"))
+    yield audit
+    write_audit_lines_with(None)
+    for handler in audit.handlers:
+        handler.close()
+    audit.handlers[:], audit.filters[:] = saved[0], saved[1]
+    audit.level, audit.propagate = saved[2], saved[3]
+
+
+def only_serves(audit: logging.Logger) -> None:
+    """pytest's capture handlers listen on the audit logger in each phase: take them off."""
+    audit.handlers[:] = [handler for handler in audit.handlers if handler.name == AUDIT_HANDLER]
+
+
+def test_serve_hands_audit_lines_straight_to_its_own_handler_only(
+    serve_logging: logging.Logger,
+) -> None:
+    only_serves(serve_logging)
+    ours = serve_logging.handlers[0]
+    assert isinstance(ours, TurnBufferedStreamHandler)
+    write_audit_lines_straight()
+    assert _audit._write_line == ours.write_line
+    listener = logging.NullHandler()  # someone else listens too: records for everyone
+    serve_logging.addHandler(listener)
+    write_audit_lines_straight()
+    assert _audit._write_line is None
+    serve_logging.removeHandler(listener)
+    serve_logging.addFilter(logging.Filter("nothing"))  # a filter must see every record
+    write_audit_lines_straight()
+    assert _audit._write_line is None
+
+
+def test_a_straight_audit_line_is_written_only_while_the_logger_wants_it(
+    serve_logging: logging.Logger,
+) -> None:
+    only_serves(serve_logging)
+    stream = Recorded()
+    handler = serve_logging.handlers[0]
+    assert isinstance(handler, TurnBufferedStreamHandler)
+    handler.setStream(stream)
+    write_audit_lines_straight()
+    values = {"event": "token.issued", "at": 1, "client_id": "c1", "user_id": None}
+    _audit.log_audit_line({**values, "detail": '{"scope":"read"}'})
+    serve_logging.setLevel(logging.WARNING)  # `ostiary serve --log-level warning`
+    _audit.log_audit_line({**values, "detail": '{"scope":"write"}'})
+    assert stream.writes == [
+        '{"at":1,"client_id":"c1","detail":{"scope":"read"},"event":"token.issued"}\n'
+    ]

@@ -39,17 +39,27 @@ class TurnBufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg
         except Exception:
             self.handleError(record)
             return
+        self._last = record
+        self._keep(line)
+
+    def _keep(self, line: str) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         self._kept.append(line)
-        self._last = record
         if loop is None:
             self._write_kept()
         elif self._scheduled_on is not loop:
             self._scheduled_on = loop
             loop.call_soon(self._end_of_turn)
+
+    def write_line(self, line: str) -> None:
+        """Keep `line` as if it were the formatted text of a record, without making one:
+        for a caller that has the finished line, and a formatter that writes the bare
+        message (`%(message)s`)."""
+        with self.lock:  # type: ignore[union-attr]
+            self._keep(line + self.terminator)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # created in Handler.__init__

@@ -29,6 +29,7 @@ from ostiary.server.app import create_app
 from ostiary.server.key_secret import load_key_secret
 from ostiary.server.keyring import ensure_signing_keys, server_algorithms
 from ostiary.server.settings import Settings, SettingsError, redact_url
+from ostiary.store import write_audit_lines_with
 
 from ._console import fail
 from ._http_protocol import CoalescingHttpToolsProtocol
@@ -46,6 +47,7 @@ WORKER_SETTINGS: Final = "OSTIARY_SERVE_WORKER_SETTINGS"
 # The private folder where the workers of one `serve --workers N` keep their metrics.
 WORKER_METRICS: Final = "OSTIARY_SERVE_WORKER_METRICS"
 AUDIT_LOGGER: Final = "ostiary.audit"
+AUDIT_HANDLER: Final = "ostiary_audit"  # in `_log_config`: the bare JSON line, a turn at a time
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -85,7 +87,11 @@ def serve(args: argparse.Namespace) -> int:
         if settings.workers > 1:
             return _serve_workers(settings, sock, options)
         server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
-        server.run(sockets=[sock])
+        write_audit_lines_straight()  # uvicorn.Config has configured logging again
+        try:
+            server.run(sockets=[sock])
+        finally:
+            write_audit_lines_with(None)
     finally:
         sock.close()
     return 0 if server.started else 1
@@ -135,9 +141,26 @@ def lean_log_records() -> None:
     logging.logMultiprocessing = False
 
 
+def write_audit_lines_straight() -> None:
+    """Once logging is configured as `_log_config` says (uvicorn configures it in
+    `uvicorn.Config`, and again in each worker), audit lines go straight into the audit
+    handler's buffer, with no `LogRecord` of their own (see `write_audit_lines_with`); should
+    anything else be listening on the audit logger, through it as before."""
+    audit = logging.getLogger(AUDIT_LOGGER)
+    handler = audit.handlers[0] if len(audit.handlers) == 1 else None
+    straight = (
+        isinstance(handler, TurnBufferedStreamHandler)
+        and handler.name == AUDIT_HANDLER  # ours: it writes the bare message
+        and not handler.filters
+        and not audit.filters
+    )
+    write_audit_lines_with(handler.write_line if straight else None)  # type: ignore[union-attr]
+
+
 def worker_app() -> Starlette:
     """The app of one `--workers` process, from the settings its parent resolved."""
     lean_log_records()
+    write_audit_lines_straight()
     if not metrics.is_sharing():
         metrics.share_through(Path(os.environ[WORKER_METRICS]))
     return create_app(Settings(**json.loads(os.environ[WORKER_SETTINGS])))
@@ -223,13 +246,13 @@ def _log_config(level: str) -> dict[str, Any]:
     }
     # one bare JSON object per line, so log shippers can parse audit events as they are
     config["formatters"]["ostiary_audit"] = {"format": "%(message)s"}
-    config["handlers"]["ostiary_audit"] = {
+    config["handlers"][AUDIT_HANDLER] = {
         "class": TURN_BUFFERED,
         "formatter": "ostiary_audit",
         "stream": "ext://sys.stderr",
     }
     config["loggers"][AUDIT_LOGGER] = {
-        "handlers": ["ostiary_audit"],
+        "handlers": [AUDIT_HANDLER],
         "level": level.upper(),
         "propagate": False,
     }

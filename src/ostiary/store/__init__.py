@@ -13,9 +13,17 @@ await store.close()
 
 from __future__ import annotations
 
-from ._audit import AuditFilter
+from ._audit import AuditFilter, write_audit_lines_with
 from ._migrate import migrate
 from ._sql_store import SqlStore, open_store
 from ._urls import DEFAULT_DATABASE_URL, engine_url
 
-__all__ = ["DEFAULT_DATABASE_URL", "AuditFilter", "SqlStore", "engine_url", "migrate", "open_store"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "AuditFilter",
+    "SqlStore",
+    "engine_url",
+    "migrate",
+    "open_store",
+    "write_audit_lines_with",
+]
