@@ -32,6 +32,7 @@ from ostiary.server.settings import Settings, SettingsError, redact_url
 from ostiary.store import write_audit_lines_with
 
 from ._console import fail
+from ._gc_freeze import freeze_after_startup
 from ._http_protocol import CoalescingHttpToolsProtocol
 from ._log_lines import TurnBufferedStreamHandler
 from ._server_settings import load_settings, run_with_store
@@ -86,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
                 audit.handle(record)
         if settings.workers > 1:
             return _serve_workers(settings, sock, options)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
+        server = uvicorn.Server(uvicorn.Config(serve_app(settings), **options))
         write_audit_lines_straight()  # uvicorn.Config has configured logging again
         try:
             server.run(sockets=[sock])
@@ -163,7 +164,13 @@ def worker_app() -> Starlette:
     write_audit_lines_straight()
     if not metrics.is_sharing():
         metrics.share_through(Path(os.environ[WORKER_METRICS]))
-    return create_app(Settings(**json.loads(os.environ[WORKER_SETTINGS])))
+    return serve_app(Settings(**json.loads(os.environ[WORKER_SETTINGS])))
+
+
+def serve_app(settings: Settings) -> Starlette:
+    """The app `ostiary serve` runs, in its one process or in each worker: what its start
+    made is then kept out of the garbage collector's full collections (`_gc_freeze.py`)."""
+    return freeze_after_startup(create_app(settings))
 
 
 def _worker_settings(settings: Settings) -> dict[str, Any]:
