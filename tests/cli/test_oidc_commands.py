@@ -281,6 +281,35 @@ def test_a_client_may_require_sid_in_logout_tokens(ostiary: Run, database_url: s
     assert client is not None and client.oidc.backchannel_logout_session_required
 
 
+@pytest.mark.parametrize(
+    ("uri", "fragment"),
+    [
+        ("javascript:alert(1)", "https"),
+        ("http://mail.example/bcl", "loopback"),
+        ("https://mail.example/bcl#top", "fragment"),
+        ("/bcl", "absolute"),
+        ("https://user@mail.example/bcl", "user info"),
+        ("https://mail.example/" + "a" * 2100, "too long"),
+    ],
+    ids=["javascript", "http", "fragment", "relative", "userinfo", "long"],
+)
+def test_a_bad_backchannel_logout_uri_is_refused(
+    ostiary: Run, database_url: str, uri: str, fragment: str
+) -> None:
+    # the same rule as /register's (oauth.logout_uri), not the redirect URI rule
+    create = ("clients", "create", "--name", "Mail", "--redirect-uris", "https://mail.example/cb")
+    first = ostiary(*create, "--backchannel-logout-uri", "https://mail.example/bcl", "--json")
+    assert first.status == 0, first.err
+    result = ostiary(*create, "--backchannel-logout-uri", uri)
+    assert_one_line_error(result, "--backchannel-logout-uri")
+    assert fragment in result.err
+
+    async def load(store: Store) -> list[str]:
+        return [client.client_id for client in await store.clients.list()]
+
+    assert in_store(database_url, load) == [json.loads(first.out)["client_id"]]
+
+
 def test_a_client_registers_a_frontchannel_logout_uri(ostiary: Run, database_url: str) -> None:
     uri = "https://mail.example/fcl?tenant=7"
     result = ostiary(

@@ -6,12 +6,14 @@ import argparse
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from ostiary.jose import JoseError
 from ostiary.jose.jwk import JWKSet
 from ostiary.oauth.client_secrets import generate_client_secret, hash_client_secret
 from ostiary.oauth.frontchannel_logout import check_frontchannel_logout_uri
+from ostiary.oauth.logout_uri import check_logout_uri
 from ostiary.oauth.models import AuditEvent, AuthMethod, Client, ClientOidc, TokenFormat
 from ostiary.oauth.registration import issue_initial_access_token
 from ostiary.oauth.store import Store
@@ -66,9 +68,15 @@ def create(args: argparse.Namespace) -> int:
             userinfo_signed_response_alg=args.userinfo_alg,
             subject_type="pairwise" if args.pairwise else "public",
             post_logout_redirect_uris=check_redirect_uris(args.post_logout_redirect_uris),
-            backchannel_logout_uri=_backchannel_logout_uri(args.backchannel_logout_uri),
+            backchannel_logout_uri=_logout_uri(
+                args.backchannel_logout_uri, "--backchannel-logout-uri", check_logout_uri
+            ),
             backchannel_logout_session_required=args.backchannel_logout_session_required,
-            frontchannel_logout_uri=_frontchannel_logout_uri(args.frontchannel_logout_uri),
+            frontchannel_logout_uri=_logout_uri(
+                args.frontchannel_logout_uri,
+                "--frontchannel-logout-uri",
+                check_frontchannel_logout_uri,
+            ),
             frontchannel_logout_session_required=args.frontchannel_logout_session_required,
         ),
     )
@@ -234,22 +242,14 @@ def delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backchannel_logout_uri(text: str | None) -> str | None:
-    if text is None:
-        return None
-    uris = check_redirect_uris(text)
-    if len(uris) != 1 or not uris[0].startswith(("https://", "http://")):
-        fail("--backchannel-logout-uri takes one https URL (http only on a loopback address)")
-    return uris[0]
-
-
-def _frontchannel_logout_uri(text: str | None) -> str | None:
+def _logout_uri(text: str | None, option: str, check: Callable[[str], None]) -> str | None:
+    """The same rule as registration's (`oauth.logout_uri`)."""
     if text is None:
         return None
     try:
-        check_frontchannel_logout_uri(text)
+        check(text)
     except ValueError as exc:
-        fail(f"--frontchannel-logout-uri: {exc}")
+        fail(f"{option}: {exc}")
     return text
 
 

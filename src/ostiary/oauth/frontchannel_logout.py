@@ -16,8 +16,8 @@ from typing import Final
 from urllib.parse import urlencode, urlsplit
 
 from .context import Context
+from .logout_uri import check_logout_uri
 from .models import LoginSession
-from .redirect_uri import MAX_REDIRECT_URI_LENGTH, is_absolute_uri, is_loopback_redirect_uri
 
 # §2: the parameters the OP adds; a registered query that used them would be ambiguous
 SESSION_PARAMETERS: Final = ("iss", "sid")
@@ -33,17 +33,10 @@ class FrontChannelLogout:
 
 
 def check_frontchannel_logout_uri(uri: str) -> None:
-    """`ValueError` unless `uri` may be registered as a frontchannel_logout_uri (§2)."""
-    if len(uri) > MAX_REDIRECT_URI_LENGTH:
-        raise ValueError("the URI is too long")
-    if not is_absolute_uri(uri):
-        raise ValueError("the URI must be absolute, without a fragment")
+    """`ValueError` unless `uri` may be registered as a frontchannel_logout_uri (§2): the
+    rule of every logout URI, and no `iss` or `sid` of its own."""
+    check_logout_uri(uri)
     parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
-        raise ValueError("the URI must be https, with a host and no user info")
-    if scheme == "http" and not (is_loopback_redirect_uri(uri) or parts.hostname == "localhost"):
-        raise ValueError("http is only for a loopback address; use https")
     names = {pair.partition("=")[0] for pair in parts.query.split("&") if pair}
     if clash := [name for name in SESSION_PARAMETERS if name in names]:
         raise ValueError(f"the URI's query must not use {', '.join(clash)}: the server adds it")

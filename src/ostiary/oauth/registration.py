@@ -19,7 +19,7 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -39,6 +39,7 @@ from .errors import (
     OAuthError,
 )
 from .frontchannel_logout import check_frontchannel_logout_uri
+from .logout_uri import check_logout_uri
 from .metadata import REGISTRATION_PATH
 from .models import ID_TOKEN_ALGORITHMS, AuditEvent, Client, ClientOidc
 from .redirect_uri import check_registered_redirect_uri
@@ -379,15 +380,10 @@ def client_from_metadata(metadata: Mapping[str, Any], *, client_id: str) -> Clie
             client,
             oidc=dataclasses.replace(client.oidc, backchannel_logout_session_required=True),
         )
-    if "backchannel_logout_uri" in metadata:
-        value = metadata["backchannel_logout_uri"]
-        if not isinstance(value, str):
-            raise InvalidClientMetadata("backchannel_logout_uri must be a string")
-        name = "backchannel_logout_uri"
-        (uri,) = _uris({name: [value]}, name, required=True)
-        client = dataclasses.replace(
-            client, oidc=dataclasses.replace(client.oidc, backchannel_logout_uri=uri)
-        )
+    uri = _logout_uri(metadata, "backchannel_logout_uri", check_logout_uri)
+    client = dataclasses.replace(
+        client, oidc=dataclasses.replace(client.oidc, backchannel_logout_uri=uri)
+    )
     client = _with_frontchannel_logout(client, metadata)
     if client.oidc.subject_type == "pairwise":
         try:
@@ -397,17 +393,24 @@ def client_from_metadata(metadata: Mapping[str, Any], *, client_id: str) -> Clie
     return client
 
 
+def _logout_uri(metadata: Mapping[str, Any], name: str, check: Callable[[str], None]) -> str | None:
+    """A logout URI is client metadata, not a redirect URI, so a bad one is
+    `invalid_client_metadata` (RFC 7591 §3.2.2 keeps `invalid_redirect_uri` for
+    redirect_uris; OpenID Connect Registration §3.3)."""
+    if name not in metadata:
+        return None
+    uri = metadata[name]
+    if not isinstance(uri, str):
+        raise InvalidClientMetadata(f"{name} must be a string")
+    try:
+        check(uri)
+    except ValueError as exc:
+        raise InvalidClientMetadata(f"{name}: {exc}") from exc
+    return uri
+
+
 def _with_frontchannel_logout(client: Client, metadata: Mapping[str, Any]) -> Client:
-    """Front-Channel Logout 1.0 §2: a logout URI is client metadata, not a redirect URI, so
-    a bad one is `invalid_client_metadata` (OpenID Connect Registration §3.3)."""
-    uri = metadata.get("frontchannel_logout_uri")
-    if "frontchannel_logout_uri" in metadata:
-        if not isinstance(uri, str):
-            raise InvalidClientMetadata("frontchannel_logout_uri must be a string")
-        try:
-            check_frontchannel_logout_uri(uri)
-        except ValueError as exc:
-            raise InvalidClientMetadata(f"frontchannel_logout_uri: {exc}") from exc
+    uri = _logout_uri(metadata, "frontchannel_logout_uri", check_frontchannel_logout_uri)
     session_required = metadata.get("frontchannel_logout_session_required", False)
     if not isinstance(session_required, bool):
         raise InvalidClientMetadata("frontchannel_logout_session_required must be true or false")
