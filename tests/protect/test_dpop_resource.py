@@ -161,20 +161,67 @@ async def test_old_proof_refused(
     assert_dpop_error(await send(transport, token, future), "invalid_dpop_proof", "iat")
 
 
-async def test_dpop_scheme_without_proof_or_with_two(
+async def send_two_proofs(transport: httpx.ASGITransport, token: str, proofs: list[str]) -> Any:
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        return await http.get(
+            "/notes",
+            headers=httpx.Headers(
+                [("Authorization", f"DPoP {token}"), *(("DPoP", proof) for proof in proofs)]
+            ),
+        )
+
+
+async def test_dpop_scheme_without_proof_refused(
     transport: httpx.ASGITransport, issuer: FakeIssuer, holder: DPoPKey
 ) -> None:
     token = bound_token(issuer, holder)
     assert_dpop_error(await send(transport, token, None), "invalid_dpop_proof", "needs a DPoP")
-    proof = holder.proof("GET", BASE + "/notes", access_token=token)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-        two = await http.get(
-            "/notes",
-            headers=httpx.Headers(
-                [("Authorization", f"DPoP {token}"), ("DPoP", proof), ("DPoP", proof)]
-            ),
-        )
-    assert two.status_code == 400
+
+
+async def test_two_dpop_headers_refused_as_an_invalid_proof(
+    api: ResourceServer, issuer: FakeIssuer, holder: DPoPKey
+) -> None:
+    # RFC 9449 §4.3 check 1: "not more than one DPoP HTTP request header field"; a proof
+    # failing §4.3 is invalid_dpop_proof at the resource server, 401 in the DPoP challenge
+    # (§7.1), as at the token endpoint (400 invalid_dpop_proof, §5). Two good proofs, the
+    # same twice, or a good one beside another key's: each pair is refused, by the
+    # dependency and by the middleware alike
+    async def claims(request: Request) -> Response:
+        return JSONResponse(request.state.token_claims["cnf"])
+
+    middleware = Starlette(routes=[Route("/notes", claims)])
+    middleware.add_middleware(ProtectMiddleware, resource_server=api)
+    token = bound_token(issuer, holder)
+    other = DPoPKey.generate(clock=holder._clock)
+    url = BASE + "/notes"
+    for app in (notes_app(api), middleware):
+        transport = httpx.ASGITransport(app=app)
+        first = holder.proof("GET", url, access_token=token)
+        pairs = [
+            [first, first],
+            [holder.proof("GET", url, access_token=token) for _ in range(2)],
+            [holder.proof("GET", url, access_token=token), other.proof("GET", url)],
+        ]
+        for proofs in pairs:
+            response = await send_two_proofs(transport, token, proofs)
+            assert_dpop_error(response, "invalid_dpop_proof", "send one DPoP header")
+        # one of them alone still passes: the refusal spent nothing
+        response = await send_two_proofs(transport, token, [pairs[1][1]])
+        assert response.status_code == 200, response.text
+
+
+async def test_two_dpop_headers_where_dpop_is_off_are_a_bad_request(
+    http: httpx.AsyncClient, clock: Clock, issuer: FakeIssuer, holder: DPoPKey
+) -> None:
+    async with ResourceServer(
+        issuer=ISSUER, audience=AUDIENCE, dpop=False, http=http, clock=clock
+    ) as api:
+        transport = httpx.ASGITransport(app=notes_app(api))
+        token = bound_token(issuer, holder)
+        proof = holder.proof("GET", BASE + "/notes", access_token=token)
+        response = await send_two_proofs(transport, token, [proof, proof])
+    assert response.status_code == 400, response.text
+    assert response.json() == {"detail": "this API accepts Bearer tokens"}
 
 
 async def test_unbound_token_with_dpop_scheme_refused(

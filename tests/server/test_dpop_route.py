@@ -72,6 +72,27 @@ async def test_dpop_header_gives_a_bound_token(served: Served) -> None:
     assert (replayed.status_code, replayed.json()["error"]) == (400, "invalid_dpop_proof")
 
 
+async def test_two_dpop_headers_are_an_invalid_proof(served: Served) -> None:
+    # RFC 9449 §4.3 check 1, "not more than one DPoP HTTP request header field"; §5: a proof
+    # failing §4.3 is invalid_dpop_proof at the token endpoint (the resource server says the
+    # same in its DPoP challenge, §7.1)
+    client, secret = await served.add_client()
+    assert secret is not None
+    first, second = proof(served.clock()), proof(served.clock())
+    two = await served.http.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client.client_id, secret),
+        headers=httpx.Headers([("DPoP", first), ("DPoP", second)]),
+    )
+    assert (two.status_code, two.json()["error"]) == (400, "invalid_dpop_proof")
+    assert "one DPoP header" in two.json()["error_description"]
+    # neither was spent: each alone still gets a bound token
+    for one in (first, second):
+        response = await token(served, client.client_id, secret, one)
+        assert response.status_code == 200, response.text
+
+
 @pytest.fixture
 async def nonce_served(
     tmp_path: Path, clock: Clock, hasher: Argon2PasswordHasher

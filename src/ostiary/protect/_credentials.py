@@ -22,6 +22,7 @@ class Credentials:
     token: str
     scheme: str = "Bearer"
     dpop_proof: str | None = None
+    dpop_headers: int = 0  # how many DPoP headers the request had: RFC 9449 §4.3 allows one
 
 
 def from_authorization(values: Sequence[str], dpop: Sequence[str] = ()) -> Credentials | None:
@@ -39,9 +40,12 @@ def from_authorization(values: Sequence[str], dpop: Sequence[str] = ()) -> Crede
         raise InvalidRequest(f"the {scheme} credentials are malformed")
     if scheme.lower() != "dpop":
         return Credentials(token=token)
-    if len(dpop) > 1:
-        raise InvalidRequest("send one DPoP header")  # RFC 9449 §4.3
-    return Credentials(token=token, scheme="DPoP", dpop_proof=dpop[0] if dpop else None)
+    return Credentials(
+        token=token,
+        scheme="DPoP",
+        dpop_proof=dpop[0] if len(dpop) == 1 else None,
+        dpop_headers=len(dpop),
+    )
 
 
 def from_parameter(values: Sequence[str], where: str) -> Credentials | None:

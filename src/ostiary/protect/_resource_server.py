@@ -214,6 +214,11 @@ class ResourceServer:
             return claims
         if not isinstance(jkt, str):
             raise InvalidToken("the access token is not DPoP-bound; send it as a Bearer token")
+        if credentials.dpop_headers > 1:
+            # RFC 9449 §4.3 check 1, "not more than one DPoP HTTP request header field": a
+            # proof that fails §4.3 is invalid_dpop_proof, 401 in the DPoP challenge (§7.1),
+            # as the token endpoint answers it invalid_dpop_proof in its JSON body (§5)
+            raise InvalidDPoPProof("send one DPoP header")
         if credentials.dpop_proof is None:
             raise InvalidDPoPProof("a DPoP request needs a DPoP header with a proof")
         if url is None:
