@@ -5,6 +5,9 @@ the name of the limit that refused it: `client_auth`, `token`, `password`, `logi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +26,8 @@ from server_app import (
     serve,
     submit,
 )
+
+from ostiary.oauth.models import AuditEvent
 
 pytestmark = pytest.mark.anyio
 
@@ -117,6 +122,54 @@ async def test_an_address_guessing_a_secret_waits_longer_each_time(limited: Serv
             assert (await token(attacker, client.client_id, "wrong")).status_code == 401
         assert (await token(attacker, client.client_id, secret)).status_code == 200
     assert (await counted(limited, before)).get("client_auth") == 4
+
+
+async def throttled_events(served: Served) -> list[AuditEvent]:
+    return [e for e in await served.store.audit.tail(1000) if e.event == "client.auth_throttled"]
+
+
+async def test_a_wait_begun_is_audited_once_not_per_refused_request(limited: Served) -> None:
+    """One `client.auth_throttled` event when a wait begins (the client id, the address, how
+    long), none for the requests refused during it: they cannot flood the audit table."""
+    client, secret = await limited.add_client()
+    assert secret is not None
+    guesses = [f"guess-{n}-{secrets.token_hex(8)}" for n in range(MAX_FAILURES + 1)]
+    async with limited.browser(ATTACKER) as attacker:
+        for guess in guesses[:MAX_FAILURES]:
+            assert (await token(attacker, client.client_id, guess)).status_code == 401
+        [event] = await throttled_events(limited)
+        assert (event.client_id, event.address) == (client.client_id, ATTACKER)
+        assert event.detail == {"seconds": 2, "by": "client", "failures": MAX_FAILURES}
+        assert event.at == limited.clock()
+        for _ in range(20):  # refused before any check: no event each
+            assert_slow_down(await token(attacker, client.client_id, secret))
+        assert len(await throttled_events(limited)) == 1
+        limited.clock.advance(2)
+        assert (await token(attacker, client.client_id, guesses[-1])).status_code == 401
+        second = (await throttled_events(limited))[-1]
+        assert second.detail == {"seconds": 4, "by": "client", "failures": MAX_FAILURES + 1}
+    events = await throttled_events(limited)
+    assert len(events) == 2
+    written = json.dumps([dataclasses.asdict(e) for e in events])
+    assert not any(word in written for word in (secret, *guesses))
+
+
+async def test_a_sweep_is_audited_against_the_address(limited: Served) -> None:
+    async with limited.browser(ATTACKER) as attacker:
+        for n in range(MAX_CLIENTS + 3):
+            await token(attacker, f"c_guess_{n}", "x")
+    [event] = await throttled_events(limited)
+    # the id that tipped it is nobody's: an untrusted string is not written as a client id
+    assert (event.client_id, event.address) == (None, ATTACKER)
+    assert event.detail == {"seconds": 2, "by": "address", "failures": MAX_CLIENTS}
+
+
+async def test_a_burst_of_wrong_secrets_is_audited_once(limited: Served) -> None:
+    client, _ = await limited.add_client()
+    async with limited.browser(ATTACKER) as attacker:
+        await asyncio.gather(*(token(attacker, client.client_id, f"w-{n}") for n in range(50)))
+    [event] = await throttled_events(limited)
+    assert event.detail["failures"] == MAX_FAILURES and event.client_id == client.client_id
 
 
 async def test_a_sweep_over_client_ids_blocks_the_address_only(limited: Served) -> None:

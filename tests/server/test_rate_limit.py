@@ -20,7 +20,7 @@ from ostiary.oauth import throttling
 from ostiary.oauth.config import ServerConfig
 from ostiary.oauth.errors import DatabaseUnavailable
 from ostiary.oauth.memory import MemoryPenaltyStore, MemoryRateCounters
-from ostiary.oauth.rate_limits import Penalty, failure, strike
+from ostiary.oauth.rate_limits import ClientAuthWait, Penalty, failure, strike
 from ostiary.oauth.store import PenaltyStore, RateCounterStore
 from ostiary.server.rate_limit import SharedClientAuthLimiter, SharedRateLimiter
 from ostiary.server.redis_counters import (
@@ -272,6 +272,7 @@ async def test_penalty_updates_under_a_race_lose_nothing(shared: Shared) -> None
 # -- failed client authentication --------------------------------------------------------
 
 ADDRESS = "198.51.100.7"
+MAX_FREE = 3  # auth_limiter's max_failures
 
 
 def auth_limiter(shared: Shared, clock: Clock | None = None) -> SharedClientAuthLimiter:
@@ -327,6 +328,40 @@ async def test_parallel_failures_at_the_budgets_edge_are_all_counted(shared: Sha
     assert first.wait(ADDRESS, "c_edge", now=NOW) == 60
     [pair] = [p for k, p in (await shared.penalties.active("client_auth:pair", now=NOW)).items()]
     assert pair.strikes == RACERS
+
+
+async def test_a_failure_says_when_it_begins_a_wait_and_only_then(shared: Shared) -> None:
+    """What the audit log is told (`client.auth_throttled`): the failure that begins a wait,
+    not the ones inside the budget, nor one that lengthens a wait in force, at any process."""
+    first, second = auth_limiter(shared), auth_limiter(shared)
+    for _ in range(2):
+        assert await first.failed(ADDRESS, "c_1", now=NOW) is None  # inside the budget
+    began = await first.failed(ADDRESS, "c_1", now=NOW)
+    assert began == ClientAuthWait(seconds=2, by="client", failures=3)
+    # another process that had not learnt of the wait yet lengthens it: nothing new began
+    assert await second.failed(ADDRESS, "c_1", now=NOW + 1) is None
+    assert second.wait(ADDRESS, "c_1", now=NOW + 1) == 4
+    # once it is over, the next failure begins the next, longer wait
+    again = await second.failed(ADDRESS, "c_1", now=NOW + 5)
+    assert again == ClientAuthWait(seconds=8, by="client", failures=5)
+
+
+async def test_a_sweep_begins_one_wait_for_the_address(shared: Shared) -> None:
+    one = auth_limiter(shared)
+    began = [await one.failed(ADDRESS, f"c_{n}", now=NOW) for n in range(6)]
+    assert began[:3] == [None, None, None]
+    assert began[3] == ClientAuthWait(seconds=2, by="address", failures=4)
+    assert began[4:] == [None, None]  # the address already waits
+
+
+async def test_parallel_failures_begin_one_wait(shared: Shared) -> None:
+    first, second = auth_limiter(shared), auth_limiter(shared)
+    began = await asyncio.gather(
+        *((first, second)[n % 2].failed(ADDRESS, "c_burst", now=NOW) for n in range(RACERS))
+    )
+    assert [wait for wait in began if wait is not None] == [
+        ClientAuthWait(seconds=2, by="client", failures=MAX_FREE)
+    ]
 
 
 # -- failed-guess throttles in Redis ----------------------------------------------------------

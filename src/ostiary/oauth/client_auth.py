@@ -21,7 +21,8 @@ from ostiary.jose import JoseError, JWKSet, jwt
 from .client_secrets import verify_client_secret
 from .context import Context
 from .errors import InvalidClient, InvalidRequest, SlowDown
-from .models import AuthMethod, Client
+from .models import AuditEvent, AuthMethod, Client
+from .rate_limits import ClientAuthWait
 from .token_hash import hash_token
 from .token_request import Form
 from .unverified_claims import unverified_claims
@@ -44,6 +45,7 @@ ASSERTION_ALGORITHMS: Final = (
 ASSERTION_LEEWAY: Final = 10  # seconds of clock skew allowed on exp, nbf and iat
 MAX_JTI_LENGTH: Final = 256
 MAX_AUTHORIZATION_LENGTH: Final = 4096
+CLIENT_AUTH_THROTTLED: Final = "client.auth_throttled"
 # Spent on an unknown client so its answer takes what a known client's wrong secret takes.
 _DUMMY_SECRET_HASH: Final = "sha256$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
@@ -155,10 +157,28 @@ async def authenticate_client(
             raise refused
         client = await _authenticate(credentials, ctx, endpoint)
     except InvalidClient:
-        await limits.failed(address, claimed, now=ctx.now())
+        began = await limits.failed(address, claimed, now=ctx.now())
+        if began is not None:
+            await _record_throttled(began, address, claimed, ctx)
         raise
     await limits.succeeded(address, claimed, now=ctx.now())
     return client
+
+
+async def _record_throttled(wait: ClientAuthWait, address: str, claimed: str, ctx: Context) -> None:
+    """One `client.auth_throttled` event per wait begun, never per request refused during it,
+    so refused requests cannot flood the audit log. The client id is named only when it is
+    a registered client's (the request's own is untrusted text)."""
+    client = await ctx.store.clients.get(claimed) if claimed else None
+    await ctx.store.audit.record(
+        AuditEvent(
+            event=CLIENT_AUTH_THROTTLED,
+            at=ctx.now(),
+            client_id=client.client_id if client is not None else None,
+            address=address,
+            detail={"seconds": wait.seconds, "by": wait.by, "failures": wait.failures},
+        )
+    )
 
 
 async def _authenticate(credentials: ClientCredentials, ctx: Context, endpoint: str) -> Client:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 _MAX_DOUBLINGS: Final = 30  # 2**30 is past any cap: stop growing the integer
 
@@ -33,11 +33,22 @@ class ClientAuthLimiter(Protocol):
         """Seconds before a client authentication from `address` naming `client_id` may be
         checked (0: now). Never does I/O."""
 
-    async def failed(self, address: str, client_id: str, *, now: int) -> None:
-        """Count one failed client authentication (shared at once with every process)."""
+    async def failed(self, address: str, client_id: str, *, now: int) -> ClientAuthWait | None:
+        """Count one failed client authentication (shared at once with every process); the
+        wait it began, if it began one (not one already in force, nor one it lengthened)."""
 
     async def succeeded(self, address: str, client_id: str, *, now: int) -> None:
         """`client_id` proved itself from `address`: its own failures there are forgiven."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientAuthWait:
+    """A wait that one failed client authentication began: what the audit log is told, once
+    per wait rather than once per refused request."""
+
+    seconds: int
+    by: Literal["client", "address"]  # the address with this client id, or the address alone
+    failures: int  # the failures it counts (for `by="address"`: the client ids that failed)
 
 
 @dataclass(frozen=True, kw_only=True)

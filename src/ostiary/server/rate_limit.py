@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from ostiary.oauth.errors import DatabaseUnavailable
-from ostiary.oauth.rate_limits import Penalty, failure, strike
+from ostiary.oauth.rate_limits import ClientAuthWait, Penalty, failure, strike
 from ostiary.oauth.store import PenaltyStore, RateCounterStore
 
 log = logging.getLogger("ostiary.server")
@@ -217,15 +217,41 @@ class SharedClientAuthLimiter:
         ]
         return max(waits, default=0)
 
-    async def failed(self, address: str, client_id: str, *, now: int) -> None:
+    async def failed(self, address: str, client_id: str, *, now: int) -> ClientAuthWait | None:
         address_key, pair_key = _client_auth_keys(address, client_id)
-        pair = await self._store.update(
-            pair_key, functools.partial(self._pair_rule, at=now), now=now
-        )
+        pair, began = await self._update(pair_key, self._pair_rule, now)
         self._learn(pair_key, pair, now)
+        waits: list[ClientAuthWait] = []
+        if began:
+            waits.append(ClientAuthWait(seconds=pair.wait(now), by="client", failures=pair.strikes))
         if pair.strikes == 1:  # a client id not seen failing from this address lately
-            rule = functools.partial(self._address_rule, at=now)
-            self._learn(address_key, await self._store.update(address_key, rule, now=now), now)
+            address_penalty, began = await self._update(address_key, self._address_rule, now)
+            self._learn(address_key, address_penalty, now)
+            if began:
+                waits.append(
+                    ClientAuthWait(
+                        seconds=address_penalty.wait(now),
+                        by="address",
+                        failures=address_penalty.strikes,
+                    )
+                )
+        return max(waits, key=lambda wait: wait.seconds, default=None)
+
+    async def _update(
+        self, key: str, rule: Callable[..., Penalty], now: int
+    ) -> tuple[Penalty, bool]:
+        """The key's penalty after this failure, and whether it began a wait: the store had
+        none in force when it applied the failure (under its lock, so of the processes that
+        fail at once only one begins it)."""
+        seen: list[Penalty | None] = []
+
+        def change(current: Penalty | None) -> Penalty:
+            seen[:] = [current]  # a store may try again: the last call is the one kept
+            return rule(current, at=now)
+
+        penalty = await self._store.update(key, change, now=now)
+        began = bool(seen) and penalty.until > now and (seen[0] is None or seen[0].until <= now)
+        return penalty, began
 
     async def succeeded(self, address: str, client_id: str, *, now: int) -> None:
         if not self._remembered and not self._waiting:
