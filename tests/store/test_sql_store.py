@@ -657,5 +657,6 @@ def test_public_names_are_pinned() -> None:
         "engine_url",
         "migrate",
         "open_store",
+        "write_audit_lines_with",
     ]
     assert all(hasattr(ostiary.store, name) for name in ostiary.store.__all__)
