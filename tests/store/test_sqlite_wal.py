@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from store_databases import copy_sqlite
+from test_contract import make_client
 
 from ostiary.oauth.models import AuditEvent
 from ostiary.store import _database, open_store
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.anyio
 
 WRITERS = 16  # concurrent requests, as in the token endpoint benchmark
 EVENTS = 300  # each: about 1,800 pages of WAL in all
+CLIENTS = 60  # added during the load
 PAGE = 4096
 HALF = 900 * PAGE  # half the WAL the load writes when it is never started over
 
@@ -42,8 +44,10 @@ def _event(writer: int, n: int) -> AuditEvent:
 
 
 async def _steady_load(url: str) -> tuple[int, int, int]:
-    """Every writer records its events back to back; the longest the WAL file got, in
-    bytes, the rows stored, and how many times the WAL was started over."""
+    """Every writer records its events back to back (group-committed inserts), while clients
+    are added beside them (a write through SQLAlchemy on the same connection, which must
+    never end the group commit's transaction); the longest the WAL file got, in bytes, the
+    rows stored, and how many times the WAL was started over."""
     wal = Path(url.removeprefix("sqlite:///") + "-wal")
     longest = 0
     async with open_store(url) as store:
@@ -54,8 +58,15 @@ async def _steady_load(url: str) -> tuple[int, int, int]:
                 await store.audit.record(_event(w, n))
                 longest = max(longest, wal.stat().st_size if wal.exists() else 0)
 
-        await asyncio.gather(*(writer(w) for w in range(WRITERS)))
+        async def registrar() -> None:
+            for n in range(CLIENTS):
+                await store.clients.add(make_client(f"c-wal-{n}"))
+                await asyncio.sleep(0.002)
+
+        await asyncio.gather(registrar(), *(writer(w) for w in range(WRITERS)))
         stored = len(await store.audit.read(limit=WRITERS * EVENTS + 10))
+        for n in range(CLIENTS):
+            assert await store.clients.get(f"c-wal-{n}") is not None
         # the WAL header's checkpoint sequence number counts its starts over (SQLite's file
         # format, "WAL file format"): big-endian, bytes 12-15
         restarts = int.from_bytes(wal.read_bytes()[12:16], "big")
@@ -67,6 +78,7 @@ async def test_a_steady_write_load_starts_the_wal_over(
 ) -> None:
     monkeypatch.setattr(_database, "CHECKPOINT_EVERY", 5)
     monkeypatch.setattr(_database, "WAL_RESTART_FRAMES", 40)
+    monkeypatch.setattr(_database, "WAL_TAIL_FRAMES", 8)
     monkeypatch.setattr(_database, "WAL_SIZE_LIMIT", 16 * PAGE)
     longest, stored, restarts = await _steady_load(sqlite_url)
     assert stored == WRITERS * EVENTS  # no write was lost or refused while writes waited

@@ -53,6 +53,8 @@ CHECKPOINT_EVERY: Final = 500  # inline SQLite commits between WAL checkpoints
 # A WAL this long (64 MiB of 4 KiB pages) is started over at the next checkpoint (see
 # `_checkpoint_wal`), and SQLite truncates the file back to this size when it starts over.
 WAL_RESTART_FRAMES: Final = 16_384
+WAL_TAIL_FRAMES: Final = 1_024  # copied while inline writes wait (a few milliseconds)
+CATCH_UP_PASSES: Final = 4  # checkpoints beside the writes before the tail is copied anyway
 WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 DEFAULT_TIMEOUT_S: Final = 5.0  # connect, wait for a pooled connection, run one statement
 RETRY_AFTER_S: Final = 5  # what a 503 tells clients when the database is out of reach
@@ -434,7 +436,6 @@ class SqliteDatabase:
         self._writers = asyncio.Lock()  # held while a unit of work runs in the writer thread
         self._commits = 0  # inline commits since the last checkpoint was started
         self._checkpoint: asyncio.Task[None] | None = None
-        self._wal_frames = 0  # how long the WAL was at the last checkpoint, in frames
         # set while a checkpoint that starts the WAL over runs: inline writes wait for it
         self._restarting: asyncio.Future[None] | None = None
         self._inline_raw: sqlite3.Connection | None = None  # `_inline`'s sqlite3 connection
@@ -472,6 +473,9 @@ class SqliteDatabase:
             return self._write(self._connection(), work)
         while self._restarting is not None:
             await asyncio.shield(self._restarting)
+            # the writes that went on meanwhile may have opened a batch on this connection,
+            # whose transaction this write's BEGIN would fail in (and its rollback end)
+            self._commit_batch()
         if not bulk and not self._writers.locked():
             try:
                 result = self._write(self._connection(), work)
@@ -776,23 +780,27 @@ class SqliteDatabase:
             self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())
 
     async def _checkpoint_wal(self) -> None:
-        """Copy the WAL into the database file, in the writer thread (it ends in an fsync).
+        """Copy the WAL into the database file, in the writer thread (it ends in an fsync),
+        beside the inline writes.
 
-        Usually beside the inline writes. But SQLite starts the WAL over only once a
-        checkpoint has copied all of it, and one that runs while writes go on never copies
-        the frames they add meanwhile: under a steady load the WAL would grow without end
-        (measured: 490 MB beside a 41 MB database after a few minutes of refreshes, every
-        lookup slower as the WAL's index grew). So once it is `WAL_RESTART_FRAMES` long, inline
-        writes wait for the checkpoint (`_restarting`), which copies the whole WAL (most of
-        it copied by the checkpoints before) and lets them go on inline, the first of them
-        starting the WAL over. They wait rather than go to the writer thread: one at a time
-        there, with a COMMIT each, they would keep the writers' lock taken and every write
-        after them on that slow path while the load lasts."""
+        SQLite starts the WAL over only once a checkpoint has copied all of it, and one that
+        runs while writes go on never copies the frames they add meanwhile: under a steady
+        load the WAL grew without end (490 MB beside a 41 MB database after a few minutes of
+        refreshes, every lookup slower as the WAL's index grew). So when the WAL is
+        `WAL_RESTART_FRAMES` long, the checkpoint goes on until what is left to copy is
+        small (`WAL_TAIL_FRAMES`), then copies that tail while the inline writes wait for it
+        (`_restarting`), and the first of them starts the WAL over. They wait rather than go
+        to the writer thread: one at a time there, with a COMMIT each, they would keep the
+        writers' lock taken and every write after them on that slow path."""
         loop = asyncio.get_running_loop()
         try:
-            if self._wal_frames < WAL_RESTART_FRAMES:
-                self._wal_frames = await loop.run_in_executor(self._writer, self._run_checkpoint)
+            log, copied = await loop.run_in_executor(self._writer, self._run_checkpoint)
+            if log < WAL_RESTART_FRAMES:
                 return
+            for _ in range(CATCH_UP_PASSES):
+                if log - copied <= WAL_TAIL_FRAMES:
+                    break
+                log, copied = await loop.run_in_executor(self._writer, self._run_checkpoint)
             self._restarting = loop.create_future()
             try:
                 self._commit_batch()
@@ -800,17 +808,18 @@ class SqliteDatabase:
             finally:
                 self._restarting.set_result(None)
                 self._restarting = None
-            self._wal_frames = 0  # started over by the next write, unless a reader held it
         except (sqlite3.Error, DBAPIError):
             return  # the next checkpoint tries again; a write that fails says why itself
 
-    def _run_checkpoint(self) -> int:
+    def _run_checkpoint(self) -> tuple[int, int]:
         """PASSIVE: copy what it can from the WAL into the file, waiting for no one; the
-        WAL's length in frames."""
+        WAL's length in frames, and how many of them are copied."""
         with self._engine.connect() as conn:
             raw: Any = conn.connection.driver_connection
             row = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(row[1]) if row is not None and row[1] is not None else 0
+        if row is None or row[1] is None or row[1] < 0:
+            return 0, 0
+        return int(row[1]), int(row[2])
 
 
 # SQLite's OperationalError also means "no such table": only these say the file is out of
