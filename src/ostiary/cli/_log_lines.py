@@ -1,10 +1,10 @@
 """A log handler that writes the lines of one event-loop turn in one write.
 
 `ostiary serve` logs a JSON audit line for every issued token (and, unless turned off, an
-access line for every request). A `StreamHandler` writes and flushes each line on its own:
-a `write` system call per line, which measured at about a fifth of the server's CPU for a
-`client_credentials` token. `TurnBufferedStreamHandler` keeps the lines emitted during one
-turn of the running event loop and writes them together when the turn ends, in order. Lines
+access line for every request). A `StreamHandler` writes and flushes each line on its own,
+a `write` system call per line (measured in process: 4-7 µs of a `client_credentials`
+token's 158 µs of CPU). `TurnBufferedStreamHandler` keeps the lines emitted during one turn
+of the running event loop and writes them together when the turn ends, in order. Lines
 from a thread without a running loop (startup, the CLI, worker threads) are written at once,
 after whatever is kept, so the order on the stream is always the order of the calls.
 
