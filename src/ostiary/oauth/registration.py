@@ -292,24 +292,15 @@ def describe(client: Client, ctx: Context) -> dict[str, Any]:
         body["post_logout_redirect_uris"] = list(client.oidc.post_logout_redirect_uris)
     if client.jwks is not None:
         body["jwks"] = dict(client.jwks)
-    if client.oidc.backchannel_logout_uri is not None:
-        body["backchannel_logout_uri"] = client.oidc.backchannel_logout_uri
-    if (
-        client.oidc.backchannel_logout_uri is not None
-        or client.oidc.backchannel_logout_session_required
+    oidc = client.oidc
+    for channel, uri, session_required in (
+        ("backchannel", oidc.backchannel_logout_uri, oidc.backchannel_logout_session_required),
+        ("frontchannel", oidc.frontchannel_logout_uri, oidc.frontchannel_logout_session_required),
     ):
-        body["backchannel_logout_session_required"] = (
-            client.oidc.backchannel_logout_session_required
-        )
-    if client.oidc.frontchannel_logout_uri is not None:
-        body["frontchannel_logout_uri"] = client.oidc.frontchannel_logout_uri
-    if (
-        client.oidc.frontchannel_logout_uri is not None
-        or client.oidc.frontchannel_logout_session_required
-    ):
-        body["frontchannel_logout_session_required"] = (
-            client.oidc.frontchannel_logout_session_required
-        )
+        if uri is not None:
+            body[f"{channel}_logout_uri"] = uri
+        if uri is not None or session_required:
+            body[f"{channel}_logout_session_required"] = session_required
     return body
 
 
